@@ -1,0 +1,63 @@
+package sesame
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"time"
+)
+
+// Session is one sign-in on one device. The browser holds only the secret
+// whose SHA-256 is SecretHash; ID is a public handle for listings and
+// revocation and reveals nothing about the secret.
+type Session struct {
+	ID         string   // public handle, random, never the secret
+	SecretHash [32]byte // SHA-256 of the secret carried by the client
+	UserID     string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	// ExpiresAt is when the session ends unless it is used again:
+	// the earlier of LastSeenAt + idle timeout and AbsoluteExpiresAt.
+	ExpiresAt         time.Time
+	AbsoluteExpiresAt time.Time
+	IP                string
+	UserAgent         string
+}
+
+// Live reports whether s has not reached its deadline at now.
+func (s Session) Live(now time.Time) bool { return now.Before(s.ExpiresAt) }
+
+// SecretBytes is the size of a session secret: 256 bits.
+const SecretBytes = 32
+
+// NewSecret returns a fresh session secret of 256 random bits, base64url
+// encoded without padding (43 characters), and its hash.
+func NewSecret() (secret string, hash [32]byte) {
+	var b [SecretBytes]byte
+	rand.Read(b[:]) // never returns an error; crashes the program if the OS has no randomness
+	secret = base64.RawURLEncoding.EncodeToString(b[:])
+	return secret, HashSecret(secret)
+}
+
+// HashSecret returns the SHA-256 of a session secret: what the stores keep.
+func HashSecret(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
+
+// ValidSecret reports whether s has the exact form NewSecret produces. It is
+// cheap and rejects anything an attacker made up before a store is asked.
+func ValidSecret(s string) bool {
+	if len(s) != base64.RawURLEncoding.EncodedLen(SecretBytes) {
+		return false
+	}
+	var b [SecretBytes]byte
+	n, err := base64.RawURLEncoding.Strict().Decode(b[:], []byte(s))
+	return err == nil && n == SecretBytes
+}
+
+// NewID returns a random 128-bit identifier, hex encoded, for users and
+// session handles.
+func NewID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,129 @@
+package sesame
+
+import (
+	"context"
+	"time"
+)
+
+// UserStore keeps accounts. Emails are stored normalised (NormalizeEmail),
+// and unique.
+type UserStore interface {
+	// CreateUser stores u. It returns ErrEmailTaken if a user with the same
+	// email exists, and stores nothing in that case.
+	CreateUser(ctx context.Context, u User) error
+	// UserByID returns the user with that id, or ErrUserNotFound.
+	UserByID(ctx context.Context, id string) (User, error)
+	// UserByEmail returns the user with that normalised email, or
+	// ErrUserNotFound.
+	UserByEmail(ctx context.Context, email string) (User, error)
+	// ListUsers returns every user, oldest first.
+	ListUsers(ctx context.Context) ([]User, error)
+	// SetPasswordHash replaces the user's password hash, or returns
+	// ErrUserNotFound.
+	SetPasswordHash(ctx context.Context, userID, hash string) error
+}
+
+// SessionStore keeps sessions, found by the hash of their secret. A session
+// whose ExpiresAt is not after the store's clock is as good as absent: no
+// method returns it, and the store may forget it at any time.
+type SessionStore interface {
+	// CreateSession stores s, replacing any session with the same ID.
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns the live session whose SecretHash is hash, or
+	// ErrSessionNotFound if there is none or it has expired.
+	Session(ctx context.Context, hash [32]byte) (Session, error)
+	// TouchSession records a use of the session: it sets LastSeenAt and
+	// ExpiresAt. It returns ErrSessionNotFound if the session is gone or
+	// expired, and then changes nothing.
+	TouchSession(ctx context.Context, id string, lastSeen, expiresAt time.Time) error
+	// DeleteSession ends the session with that ID. Deleting a session that
+	// does not exist is not an error.
+	DeleteSession(ctx context.Context, id string) error
+	// UserSessions returns the live sessions of the user, oldest first; an
+	// empty list (not an error) if there are none.
+	UserSessions(ctx context.Context, userID string) ([]Session, error)
+	// DeleteUserSessions ends every session of the user except the one
+	// whose ID is exceptID (which may be empty), and returns the IDs it
+	// ended.
+	DeleteUserSessions(ctx context.Context, userID, exceptID string) ([]string, error)
+}
+
+// Event is one entry of the audit log.
+type Event struct {
+	Time      time.Time
+	Type      string // one of the Event* constants
+	UserID    string // empty for a failed login of an unknown email
+	IP        string
+	UserAgent string
+	SessionID string // the session's public handle, when there is one
+}
+
+// Audit event types.
+const (
+	EventLoginSucceeded  = "login.succeeded"
+	EventLoginFailed     = "login.failed"
+	EventLogout          = "logout"
+	EventSessionRevoked  = "session.revoked"
+	EventPasswordChanged = "password.changed"
+	EventUserCreated     = "user.created"
+)
+
+// EventQuery selects audit events.
+type EventQuery struct {
+	UserID string // all users if empty
+	Limit  int    // at most this many, newest first; a store default if 0
+}
+
+// AuditLog records security events durably.
+type AuditLog interface {
+	// Record appends e.
+	Record(ctx context.Context, e Event) error
+	// Events returns the events matching q, newest first.
+	Events(ctx context.Context, q EventQuery) ([]Event, error)
+}
+
+// Limiter counts attempts per key in fixed windows, atomically, so that
+// parallel attempts can never get past the limit together.
+type Limiter interface {
+	// Hit adds one attempt to key and returns the number of attempts in
+	// the current window, including this one, and the time until the
+	// window ends. A window starts at the first attempt after the previous
+	// window ended and lasts window.
+	Hit(ctx context.Context, key string, window time.Duration) (count int, reset time.Duration, err error)
+	// Forgive takes one attempt back from key (an attempt that succeeded or
+	// was never tried). It never takes the count below zero.
+	Forgive(ctx context.Context, key string) error
+	// Reset forgets every attempt of key.
+	Reset(ctx context.Context, key string) error
+}
+
+// Pinger is implemented by stores that can tell whether they answer; the
+// server's /readyz asks every store that implements it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// SessionCounter is implemented by session stores that can count their
+// live sessions cheaply, for metrics.
+type SessionCounter interface {
+	CountSessions(ctx context.Context) (int, error)
+}
+
+// Sweeper is implemented by stores that must be asked to forget expired
+// records (those without TTLs of their own).
+type Sweeper interface {
+	// DeleteExpired removes records whose deadline has passed and returns
+	// how many it removed.
+	DeleteExpired(ctx context.Context) (int, error)
+}
+
+// Hasher hashes and verifies passwords. Implementations bound how many
+// hashes run at once and return ErrBusy when a caller waited too long.
+type Hasher interface {
+	// Hash returns an encoded hash of password that Verify understands.
+	Hash(ctx context.Context, password string) (string, error)
+	// Verify reports whether password matches encoded, and whether
+	// encoded should be replaced by a fresh Hash (its parameters are below
+	// the current ones). A malformed encoded is an error, not a mismatch.
+	Verify(ctx context.Context, encoded, password string) (ok, rehash bool, err error)
+}
