@@ -1,0 +1,442 @@
+package sesame
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Config configures an Authenticator. Zero fields get the defaults New
+// documents; the stores and the Hasher are required.
+type Config struct {
+	Users    UserStore
+	Sessions SessionStore
+	Audit    AuditLog
+	Limiter  Limiter
+	Hasher   Hasher
+
+	// IdleTimeout ends a session unused this long (default 30m).
+	IdleTimeout time.Duration
+	// AbsoluteTimeout ends a session this long after login (default 12h).
+	AbsoluteTimeout time.Duration
+	// TouchInterval is how stale a session's LastSeenAt may get before a
+	// request writes it back (default 1s): uses within the interval cost
+	// no write, and the idle timeout stays correct to the interval.
+	TouchInterval time.Duration
+
+	// AccountMaxFailures is how many login attempts one account may have
+	// in AccountWindow before it is throttled (defaults 5 and 5m). A
+	// successful login clears the count.
+	AccountMaxFailures int
+	AccountWindow      time.Duration
+	// AddressMaxFailures is how many failed logins one client address may
+	// have in AddressWindow before it is throttled (defaults 100 and 1m).
+	AddressMaxFailures int
+	AddressWindow      time.Duration
+
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives warnings about writes that failed after the answer
+	// was already decided (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Client describes where a request came from, for the audit log and the
+// per-address throttle.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// Authenticator is Sesame's core: registration, login, session lookup with
+// timeouts, logout and revocation, password changes, throttling and audit.
+// It is safe for concurrent use.
+type Authenticator struct {
+	cfg Config
+
+	dummyOnce sync.Once
+	dummyHash string
+	dummyErr  error
+}
+
+// New returns an Authenticator over cfg, with defaults filled in.
+func New(cfg Config) *Authenticator {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.IdleTimeout, 30*time.Minute)
+	def(&cfg.AbsoluteTimeout, 12*time.Hour)
+	def(&cfg.TouchInterval, time.Second)
+	def(&cfg.AccountWindow, 5*time.Minute)
+	def(&cfg.AddressWindow, time.Minute)
+	if cfg.AccountMaxFailures <= 0 {
+		cfg.AccountMaxFailures = 5
+	}
+	if cfg.AddressMaxFailures <= 0 {
+		cfg.AddressMaxFailures = 100
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Authenticator{cfg: cfg}
+}
+
+// Config returns the configuration in force, defaults included.
+func (a *Authenticator) Config() Config { return a.cfg }
+
+// Register creates a user with the given email and password and the roles
+// (RoleUser is always added). It returns ErrInvalidEmail,
+// ErrInvalidPassword, ErrEmailTaken or ErrBusy.
+func (a *Authenticator) Register(ctx context.Context, email, password string, roles []string) (User, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return User{}, err
+	}
+	p, err := NormalizePassword(password)
+	if err != nil {
+		return User{}, err
+	}
+	// Looking up first saves a hash for a taken email; CreateUser's
+	// uniqueness check is still what decides.
+	if _, err := a.cfg.Users.UserByEmail(ctx, e); err == nil {
+		return User{}, ErrEmailTaken
+	} else if !errors.Is(err, ErrUserNotFound) {
+		return User{}, err
+	}
+	h, err := a.cfg.Hasher.Hash(ctx, p)
+	if err != nil {
+		return User{}, err
+	}
+	u := User{
+		ID:           NewID(),
+		Email:        e,
+		Roles:        normalizeRoles(roles),
+		PasswordHash: h,
+		CreatedAt:    a.cfg.Now().UTC().Truncate(time.Millisecond),
+	}
+	if err := a.cfg.Users.CreateUser(ctx, u); err != nil {
+		return User{}, err
+	}
+	a.audit(ctx, Event{Type: EventUserCreated, UserID: u.ID})
+	return u, nil
+}
+
+func normalizeRoles(roles []string) []string {
+	out := []string{RoleUser}
+	for _, r := range roles {
+		dup := false
+		for _, o := range out {
+			dup = dup || o == r
+		}
+		if r != "" && !dup {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// LoginRequest is one attempt to sign in.
+type LoginRequest struct {
+	Email    string
+	Password string
+	Client   Client
+	// PreviousSecret is the session secret the client already carried, if
+	// any; a successful login ends that session.
+	PreviousSecret string
+}
+
+// Login is a successful sign-in: the new session, its secret (for the
+// cookie; only its hash is stored) and the user.
+type Login struct {
+	User    User
+	Session Session
+	Secret  string
+}
+
+// Login checks the credentials and starts a new session. Failures return
+// ErrInvalidCredentials whether the email is unknown or the password wrong,
+// after the same amount of hashing; a *RateLimitError when the account or
+// the client address had too many recent attempts; ErrBusy when no hashing
+// slot became free in time.
+func (a *Authenticator) Login(ctx context.Context, req LoginRequest) (Login, error) {
+	u, err := a.CheckPassword(ctx, req.Email, req.Password, req.Client)
+	if err != nil {
+		return Login{}, err
+	}
+	if req.PreviousSecret != "" && ValidSecret(req.PreviousSecret) {
+		if old, err := a.cfg.Sessions.Session(ctx, HashSecret(req.PreviousSecret)); err == nil {
+			if err := a.cfg.Sessions.DeleteSession(ctx, old.ID); err != nil {
+				return Login{}, err
+			}
+			a.audit(ctx, Event{Type: EventLogout, UserID: old.UserID, SessionID: old.ID, IP: req.Client.IP, UserAgent: req.Client.UserAgent})
+		} else if !errors.Is(err, ErrSessionNotFound) {
+			return Login{}, err
+		}
+	}
+	now := a.cfg.Now().UTC().Truncate(time.Millisecond)
+	secret, hash := NewSecret()
+	s := Session{
+		ID:                NewID(),
+		SecretHash:        hash,
+		UserID:            u.ID,
+		CreatedAt:         now,
+		LastSeenAt:        now,
+		AbsoluteExpiresAt: now.Add(a.cfg.AbsoluteTimeout),
+		IP:                req.Client.IP,
+		UserAgent:         req.Client.UserAgent,
+	}
+	s.ExpiresAt = a.deadline(s, now)
+	if err := a.cfg.Sessions.CreateSession(ctx, s); err != nil {
+		return Login{}, err
+	}
+	a.audit(ctx, Event{Type: EventLoginSucceeded, UserID: u.ID, SessionID: s.ID, IP: req.Client.IP, UserAgent: req.Client.UserAgent})
+	return Login{User: u, Session: s, Secret: secret}, nil
+}
+
+// CheckPassword verifies email and password under the login throttle and
+// records the outcome in the audit log, without starting a session. It
+// returns the user, or the errors Login documents.
+func (a *Authenticator) CheckPassword(ctx context.Context, email, password string, c Client) (User, error) {
+	e, emailErr := NormalizeEmail(email)
+	if emailErr != nil {
+		// No account can have this email; still throttle the address.
+		e = ""
+	}
+	accountKey := "login:account:" + e
+	addressKey := "login:address:" + c.IP
+	if err := a.hit(ctx, addressKey, a.cfg.AddressMaxFailures, a.cfg.AddressWindow); err != nil {
+		return User{}, err
+	}
+	if e != "" {
+		if err := a.hit(ctx, accountKey, a.cfg.AccountMaxFailures, a.cfg.AccountWindow); err != nil {
+			a.forgive(ctx, addressKey)
+			return User{}, err
+		}
+	}
+	fail := func(userID string) (User, error) {
+		a.audit(ctx, Event{Type: EventLoginFailed, UserID: userID, IP: c.IP, UserAgent: c.UserAgent})
+		return User{}, ErrInvalidCredentials
+	}
+	if emailErr != nil {
+		return fail("")
+	}
+	p, pwErr := NormalizePassword(password)
+	u, err := a.cfg.Users.UserByEmail(ctx, e)
+	switch {
+	case errors.Is(err, ErrUserNotFound):
+		// Spend what a wrong password would cost, so timing does not
+		// tell whether the email is registered.
+		dummy, derr := a.dummy(ctx)
+		if derr != nil {
+			a.forgive(ctx, addressKey, accountKey)
+			return User{}, derr
+		}
+		if _, _, err := a.cfg.Hasher.Verify(ctx, dummy, password); errors.Is(err, ErrBusy) {
+			a.forgive(ctx, addressKey, accountKey)
+			return User{}, err
+		}
+		return fail("")
+	case err != nil:
+		a.forgive(ctx, addressKey, accountKey)
+		return User{}, err
+	}
+	if pwErr != nil {
+		// A password no account could have: hash anyway for equal timing.
+		p = password
+	}
+	ok, rehash, err := a.cfg.Hasher.Verify(ctx, u.PasswordHash, p)
+	if err != nil {
+		a.forgive(ctx, addressKey, accountKey)
+		return User{}, err
+	}
+	if !ok || pwErr != nil {
+		return fail(u.ID)
+	}
+	a.forgive(ctx, addressKey)
+	if err := a.cfg.Limiter.Reset(ctx, accountKey); err != nil {
+		a.cfg.Logger.Warn("reset login throttle", "err", err)
+	}
+	if rehash {
+		if h, err := a.cfg.Hasher.Hash(ctx, p); err == nil {
+			if err := a.cfg.Users.SetPasswordHash(ctx, u.ID, h); err != nil {
+				a.cfg.Logger.Warn("upgrade password hash", "user_id", u.ID, "err", err)
+			} else {
+				u.PasswordHash = h
+			}
+		}
+	}
+	return u, nil
+}
+
+func (a *Authenticator) hit(ctx context.Context, key string, limit int, window time.Duration) error {
+	n, reset, err := a.cfg.Limiter.Hit(ctx, key, window)
+	if err != nil {
+		return fmt.Errorf("sesame: login throttle: %w", err)
+	}
+	if n > limit {
+		a.forgive(ctx, key) // a refused attempt is not an attempt
+		secs := int((reset + time.Second - 1) / time.Second)
+		return &RateLimitError{RetryAfter: max(secs, 1)}
+	}
+	return nil
+}
+
+func (a *Authenticator) forgive(ctx context.Context, keys ...string) {
+	for _, k := range keys {
+		if err := a.cfg.Limiter.Forgive(ctx, k); err != nil {
+			a.cfg.Logger.Warn("forgive login attempt", "err", err)
+		}
+	}
+}
+
+func (a *Authenticator) dummy(ctx context.Context) (string, error) {
+	a.dummyOnce.Do(func() {
+		a.dummyHash, a.dummyErr = a.cfg.Hasher.Hash(ctx, "sesame dummy password for unknown accounts")
+	})
+	if a.dummyErr != nil {
+		err := a.dummyErr
+		a.dummyOnce = sync.Once{} // try again next time (e.g. it was ErrBusy)
+		return "", err
+	}
+	return a.dummyHash, nil
+}
+
+// deadline is when s ends if it is not used again after now.
+func (a *Authenticator) deadline(s Session, now time.Time) time.Time {
+	d := now.Add(a.cfg.IdleTimeout)
+	if s.AbsoluteExpiresAt.Before(d) {
+		d = s.AbsoluteExpiresAt
+	}
+	return d
+}
+
+// Authenticate returns the live session carried by secret and its user, and
+// records the use (at most one write per TouchInterval). It returns
+// ErrSessionNotFound for a malformed, unknown, ended or expired secret, and
+// a store's error (not ErrSessionNotFound) when the store cannot answer.
+func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Session, User, error) {
+	if !ValidSecret(secret) {
+		return Session{}, User{}, ErrSessionNotFound
+	}
+	s, err := a.cfg.Sessions.Session(ctx, HashSecret(secret))
+	if err != nil {
+		return Session{}, User{}, err
+	}
+	now := a.cfg.Now()
+	if !s.Live(now) || !now.Before(s.LastSeenAt.Add(a.cfg.IdleTimeout)) || !now.Before(s.AbsoluteExpiresAt) {
+		return Session{}, User{}, ErrSessionNotFound
+	}
+	u, err := a.cfg.Users.UserByID(ctx, s.UserID)
+	if errors.Is(err, ErrUserNotFound) {
+		return Session{}, User{}, ErrSessionNotFound
+	} else if err != nil {
+		return Session{}, User{}, err
+	}
+	if now.Sub(s.LastSeenAt) >= a.cfg.TouchInterval {
+		now = now.UTC().Truncate(time.Millisecond)
+		exp := a.deadline(s, now)
+		switch err := a.cfg.Sessions.TouchSession(ctx, s.ID, now, exp); {
+		case errors.Is(err, ErrSessionNotFound):
+			return Session{}, User{}, err // ended while we looked
+		case err != nil:
+			return Session{}, User{}, err
+		}
+		s.LastSeenAt, s.ExpiresAt = now, exp
+	}
+	return s, u, nil
+}
+
+// Logout ends the session carried by secret. Ending an unknown session is
+// ErrSessionNotFound.
+func (a *Authenticator) Logout(ctx context.Context, secret string, c Client) error {
+	if !ValidSecret(secret) {
+		return ErrSessionNotFound
+	}
+	s, err := a.cfg.Sessions.Session(ctx, HashSecret(secret))
+	if err != nil {
+		return err
+	}
+	if err := a.cfg.Sessions.DeleteSession(ctx, s.ID); err != nil {
+		return err
+	}
+	a.audit(ctx, Event{Type: EventLogout, UserID: s.UserID, SessionID: s.ID, IP: c.IP, UserAgent: c.UserAgent})
+	return nil
+}
+
+// Sessions returns the user's live sessions, oldest first.
+func (a *Authenticator) Sessions(ctx context.Context, userID string) ([]Session, error) {
+	return a.cfg.Sessions.UserSessions(ctx, userID)
+}
+
+// RevokeSession ends the user's session with that public ID. It returns
+// ErrNotFound if the user has no such live session.
+func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID string, c Client) error {
+	list, err := a.cfg.Sessions.UserSessions(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, s := range list {
+		if s.ID == sessionID {
+			if err := a.cfg.Sessions.DeleteSession(ctx, s.ID); err != nil {
+				return err
+			}
+			a.audit(ctx, Event{Type: EventSessionRevoked, UserID: userID, SessionID: s.ID, IP: c.IP, UserAgent: c.UserAgent})
+			return nil
+		}
+	}
+	return ErrNotFound
+}
+
+// RevokeSessions ends every session of the user except keepID (which may be
+// empty, to end them all) and returns how many it ended.
+func (a *Authenticator) RevokeSessions(ctx context.Context, userID, keepID string, c Client) (int, error) {
+	ids, err := a.cfg.Sessions.DeleteUserSessions(ctx, userID, keepID)
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		a.audit(ctx, Event{Type: EventSessionRevoked, UserID: userID, SessionID: id, IP: c.IP, UserAgent: c.UserAgent})
+	}
+	return len(ids), nil
+}
+
+// ChangePassword replaces the user's password after checking the current
+// one (under the login throttle), and ends every other session of the user.
+// keepSessionID is the caller's own session, which survives. Errors:
+// ErrInvalidCredentials, ErrInvalidPassword, *RateLimitError, ErrBusy.
+func (a *Authenticator) ChangePassword(ctx context.Context, u User, keepSessionID, current, next string, c Client) error {
+	p, err := NormalizePassword(next)
+	if err != nil {
+		return err
+	}
+	if _, err := a.CheckPassword(ctx, u.Email, current, c); err != nil {
+		return err
+	}
+	h, err := a.cfg.Hasher.Hash(ctx, p)
+	if err != nil {
+		return err
+	}
+	if err := a.cfg.Users.SetPasswordHash(ctx, u.ID, h); err != nil {
+		return err
+	}
+	a.audit(ctx, Event{Type: EventPasswordChanged, UserID: u.ID, SessionID: keepSessionID, IP: c.IP, UserAgent: c.UserAgent})
+	_, err = a.RevokeSessions(ctx, u.ID, keepSessionID, c)
+	return err
+}
+
+// audit records e, stamping the time. A failure to record is logged: the
+// action it describes has already happened.
+func (a *Authenticator) audit(ctx context.Context, e Event) {
+	e.Time = a.cfg.Now().UTC()
+	if err := a.cfg.Audit.Record(ctx, e); err != nil {
+		a.cfg.Logger.Error("audit record", "type", e.Type, "user_id", e.UserID, "err", err)
+	}
+}

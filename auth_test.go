@@ -1,0 +1,243 @@
+package sesame_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/memstore"
+	"github.com/sesameauth/sesame/password"
+)
+
+// clock is a settable time source shared by the Authenticator and store.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// countingStore counts TouchSession writes.
+type countingStore struct {
+	*memstore.Store
+	touches atomic.Int64
+}
+
+func (c *countingStore) TouchSession(ctx context.Context, id string, seen, exp time.Time) error {
+	c.touches.Add(1)
+	return c.Store.TouchSession(ctx, id, seen, exp)
+}
+
+// countingHasher counts Verify calls, to prove unknown emails cost a hash.
+type countingHasher struct {
+	sesame.Hasher
+	verifies atomic.Int64
+}
+
+func (c *countingHasher) Verify(ctx context.Context, enc, pw string) (bool, bool, error) {
+	c.verifies.Add(1)
+	return c.Hasher.Verify(ctx, enc, pw)
+}
+
+type fixture struct {
+	auth   *sesame.Authenticator
+	st     *countingStore
+	clk    *clock
+	hasher *countingHasher
+}
+
+func newFixture(t *testing.T, mod func(*sesame.Config)) *fixture {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	st := &countingStore{Store: memstore.New()}
+	st.Now = clk.Now
+	h := &countingHasher{Hasher: password.NewHasher(password.Fast)}
+	cfg := sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: h, Now: clk.Now,
+		IdleTimeout: 10 * time.Minute, AbsoluteTimeout: time.Hour}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return &fixture{auth: sesame.New(cfg), st: st, clk: clk, hasher: h}
+}
+
+func (f *fixture) login(t *testing.T, email, pw string) sesame.Login {
+	t.Helper()
+	l, err := f.auth.Login(context.Background(), sesame.LoginRequest{Email: email, Password: pw, Client: sesame.Client{IP: "192.0.2.1"}})
+	if err != nil {
+		t.Fatalf("login %s: %v", email, err)
+	}
+	return l
+}
+
+func TestIdleTimeoutAndCoalescedTouches(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.auth.Register(ctx, "a@x.test", "password one", nil)
+	l := f.login(t, "a@x.test", "password one")
+
+	// Many uses within a second write nothing.
+	for range 100 {
+		if _, _, err := f.auth.Authenticate(ctx, l.Secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.st.touches.Load(); n != 0 {
+		t.Fatalf("touches within the touch interval = %d, want 0", n)
+	}
+	// Used every 9 minutes, the session outlives the 10-minute idle timeout.
+	for range 5 {
+		f.clk.Add(9 * time.Minute)
+		if _, _, err := f.auth.Authenticate(ctx, l.Secret); err != nil {
+			t.Fatalf("session used within the idle timeout ended: %v", err)
+		}
+	}
+	if n := f.st.touches.Load(); n != 5 {
+		t.Fatalf("touches = %d, want one per use a second or more apart (5)", n)
+	}
+	// Left alone for the idle timeout, it ends.
+	f.clk.Add(10 * time.Minute)
+	if _, _, err := f.auth.Authenticate(ctx, l.Secret); !errors.Is(err, sesame.ErrSessionNotFound) {
+		t.Fatalf("after the idle timeout: %v, want ErrSessionNotFound", err)
+	}
+}
+
+func TestAbsoluteTimeout(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.auth.Register(ctx, "a@x.test", "password one", nil)
+	l := f.login(t, "a@x.test", "password one")
+	for range 11 {
+		f.clk.Add(5 * time.Minute)
+		if _, _, err := f.auth.Authenticate(ctx, l.Secret); err != nil {
+			t.Fatalf("before the absolute timeout: %v", err)
+		}
+	}
+	f.clk.Add(5 * time.Minute) // 60 minutes after login
+	if _, _, err := f.auth.Authenticate(ctx, l.Secret); !errors.Is(err, sesame.ErrSessionNotFound) {
+		t.Fatalf("at the absolute timeout: %v, want ErrSessionNotFound", err)
+	}
+}
+
+func TestUnknownEmailCostsAHash(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.auth.Register(ctx, "a@x.test", "password one", nil)
+	before := f.hasher.verifies.Load()
+	_, errUnknown := f.auth.Login(ctx, sesame.LoginRequest{Email: "nobody@x.test", Password: "password one"})
+	_, errWrong := f.auth.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password two"})
+	if !errors.Is(errUnknown, sesame.ErrInvalidCredentials) || !errors.Is(errWrong, sesame.ErrInvalidCredentials) {
+		t.Fatalf("errors %v, %v; want ErrInvalidCredentials for both", errUnknown, errWrong)
+	}
+	if got := f.hasher.verifies.Load() - before; got != 2 {
+		t.Fatalf("verifies = %d, want one for the unknown email and one for the wrong password", got)
+	}
+}
+
+func TestAccountThrottleIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, func(c *sesame.Config) { c.AccountMaxFailures = 5; c.AddressMaxFailures = 1000 })
+	f.auth.Register(ctx, "a@x.test", "password one", nil)
+	var wrong, limited atomic.Int64
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			_, err := f.auth.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password two"})
+			var rl *sesame.RateLimitError
+			switch {
+			case errors.Is(err, sesame.ErrInvalidCredentials):
+				wrong.Add(1)
+			case errors.As(err, &rl) && rl.RetryAfter >= 1:
+				limited.Add(1)
+			default:
+				t.Errorf("unexpected %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wrong.Load() != 5 || limited.Load() != 45 {
+		t.Fatalf("wrong=%d limited=%d, want exactly 5 checked and 45 throttled", wrong.Load(), limited.Load())
+	}
+	// The right password is throttled too until the window ends.
+	if _, err := f.auth.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"}); !errors.Is(err, sesame.ErrRateLimited) {
+		t.Fatalf("right password while throttled: %v", err)
+	}
+	f.clk.Add(5*time.Minute + time.Second)
+	f.login(t, "a@x.test", "password one")
+	// A success clears the account's count.
+	for range 4 {
+		f.auth.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password two"})
+	}
+	f.login(t, "a@x.test", "password one")
+}
+
+func TestLoginEndsPreviousSessionAndChangePasswordEndsOthers(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.auth.Register(ctx, "a@x.test", "password one", nil)
+	first := f.login(t, "a@x.test", "password one")
+	second, err := f.auth.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one", PreviousSecret: first.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Secret == first.Secret || second.Session.ID == first.Session.ID {
+		t.Fatal("login reused an identifier")
+	}
+	if _, _, err := f.auth.Authenticate(ctx, first.Secret); !errors.Is(err, sesame.ErrSessionNotFound) {
+		t.Fatalf("previous session after a new login: %v", err)
+	}
+	other := f.login(t, "a@x.test", "password one")
+	if err := f.auth.ChangePassword(ctx, second.User, second.Session.ID, "password one", "password three", sesame.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.auth.Authenticate(ctx, other.Secret); !errors.Is(err, sesame.ErrSessionNotFound) {
+		t.Fatalf("other session after a password change: %v", err)
+	}
+	if _, _, err := f.auth.Authenticate(ctx, second.Secret); err != nil {
+		t.Fatalf("caller's session after a password change: %v", err)
+	}
+	if _, err := f.auth.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"}); !errors.Is(err, sesame.ErrInvalidCredentials) {
+		t.Fatalf("old password: %v", err)
+	}
+	f.login(t, "a@x.test", "password three")
+	ev, _ := f.st.Events(ctx, sesame.EventQuery{UserID: second.User.ID})
+	seen := map[string]bool{}
+	for _, e := range ev {
+		seen[e.Type] = true
+	}
+	for _, want := range []string{sesame.EventLoginSucceeded, sesame.EventLoginFailed, sesame.EventLogout, sesame.EventPasswordChanged, sesame.EventSessionRevoked} {
+		if !seen[want] {
+			t.Errorf("audit lacks %s: %v", want, seen)
+		}
+	}
+}
+
+func TestWeakHashUpgradedAtLogin(t *testing.T) {
+	ctx := context.Background()
+	weak := password.NewHasher(password.Fast)
+	strongP := password.Fast
+	strongP.Time = 3
+	strong := password.NewHasher(strongP)
+	st := memstore.New()
+	a := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: weak})
+	u, _ := a.Register(ctx, "a@x.test", "password one", nil)
+	b := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: strong})
+	if _, err := b.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := st.UserByID(ctx, u.ID)
+	if got.PasswordHash == u.PasswordHash {
+		t.Fatal("hash not upgraded")
+	}
+	if _, rehash, _ := strong.Verify(ctx, got.PasswordHash, "password one"); rehash {
+		t.Fatal("upgraded hash still weaker than the hasher's parameters")
+	}
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/memstore"
+	"github.com/sesameauth/sesame/sqlitestore"
+)
+
+// parseFlags parses args into fs, then fills every flag not given on the
+// command line from the environment (SESAME_ + the name in upper case with
+// "-" as "_"): a flag beats the environment. Errors name the flag or the
+// variable.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		env := "SESAME_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = usagef("%s=%q: %v", env, v, e)
+			}
+		}
+	})
+	return err
+}
+
+// storeFlags are the flags of every command that touches data.
+type storeFlags struct {
+	dataDir      string
+	db           string
+	sessionStore string
+}
+
+func (sf *storeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&sf.dataDir, "data-dir", "./sesame-data", "where the embedded default keeps its SQLite database and key material")
+	fs.StringVar(&sf.db, "db", "", "user/key/audit database: sqlite:PATH (default: sqlite in --data-dir)")
+	fs.StringVar(&sf.sessionStore, "session-store", "", "session store: memory or sqlite:PATH (default: the same as --db)")
+}
+
+// stores is what a command works on, opened from the store flags.
+type stores struct {
+	users    sesame.UserStore
+	sessions sesame.SessionStore
+	audit    sesame.AuditLog
+	limiter  sesame.Limiter
+	pingers  []sesame.Pinger
+	sweepers []sesame.Sweeper
+	closers  []io.Closer
+}
+
+func (s *stores) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i].Close())
+	}
+	return errors.Join(errs...)
+}
+
+// open opens the stores the flags name, within a few seconds: an
+// unreachable or unusable store is an error naming the flag.
+func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st := &stores{}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	dbURL := sf.db
+	if dbURL == "" {
+		dbURL = "sqlite:" + filepath.Join(sf.dataDir, "sesame.db")
+	}
+	opened := map[string]*sqlitestore.Store{}
+	openSQLite := func(flagName, path string) (*sqlitestore.Store, error) {
+		if path == "" {
+			return nil, usagef("--%s: sqlite: needs a path, as in sqlite:./sesame-data/sesame.db", flagName)
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flagName, err)
+		}
+		if s, ok := opened[abs]; ok {
+			return s, nil
+		}
+		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+			return nil, fmt.Errorf("--%s: %w", flagName, err)
+		}
+		s, err := sqlitestore.Open(ctx, abs)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: cannot open SQLite database %s: %w", flagName, path, err)
+		}
+		opened[abs] = s
+		st.closers = append(st.closers, s)
+		st.pingers = append(st.pingers, s)
+		st.sweepers = append(st.sweepers, s)
+		return s, nil
+	}
+	switch scheme, rest, _ := strings.Cut(dbURL, ":"); scheme {
+	case "sqlite", "file":
+		s, err := openSQLite("db", rest)
+		if err != nil {
+			return nil, err
+		}
+		st.users, st.audit = s, s
+	case "postgres", "postgresql":
+		return nil, usagef("--db: PostgreSQL is not supported by this build yet; use sqlite:PATH")
+	default:
+		return nil, usagef("--db: want sqlite:PATH, got %q", redact(dbURL))
+	}
+	ss := sf.sessionStore
+	if ss == "" {
+		ss = dbURL
+	}
+	switch scheme, rest, _ := strings.Cut(ss, ":"); scheme {
+	case "memory":
+		m := memstore.New()
+		st.sessions = m
+		st.sweepers = append(st.sweepers, m)
+	case "sqlite", "file":
+		s, err := openSQLite("session-store", rest)
+		if err != nil {
+			return nil, err
+		}
+		st.sessions = s
+	case "postgres", "postgresql", "redis", "rediss":
+		return nil, usagef("--session-store: %s is not supported by this build yet; use memory or sqlite:PATH", scheme)
+	default:
+		return nil, usagef("--session-store: want memory or sqlite:PATH, got %q", redact(ss))
+	}
+	// Login throttling counters live in memory on a single node.
+	lim := memstore.New()
+	st.limiter = lim
+	st.sweepers = append(st.sweepers, lim)
+	return st, nil
+}
+
+// redact hides a password in a connection string before it is printed.
+func redact(s string) string {
+	if at := strings.LastIndex(s, "@"); at >= 0 {
+		if i := strings.Index(s, "://"); i >= 0 && i < at {
+			if c := strings.Index(s[i+3:at], ":"); c >= 0 {
+				return s[:i+3+c+1] + "***" + s[at:]
+			}
+		}
+	}
+	return s
+}

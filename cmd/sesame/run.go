@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime/debug"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+const usage = `Usage: sesame <command> [flags]
+
+Commands:
+  serve                     run the server
+  user add --email E [--role R]... --password-stdin
+                            create a user; the password is read from stdin
+  user list                 one user a line
+  sessions list --email E   that user's live sessions
+  sessions revoke --email E end all of that user's sessions
+  version                   print the version
+
+Every command that touches data takes --data-dir, --db and --session-store
+(or SESAME_DATA_DIR, SESAME_DB, SESAME_SESSION_STORE). "sesame serve -h"
+lists the server's flags.
+`
+
+// run is the whole program: main only wires it to the process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usagef("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	sub := func() (string, []string) {
+		if len(rest) == 0 {
+			return "", nil
+		}
+		return rest[0], rest[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, getenv, stderr)
+	case "user":
+		switch s, r := sub(); s {
+		case "add":
+			return userAdd(ctx, r, getenv, stdin, stdout, stderr)
+		case "list":
+			return userList(ctx, r, getenv, stdout, stderr)
+		default:
+			return usagef("user: want \"add\" or \"list\", got %q", s)
+		}
+	case "sessions":
+		switch s, r := sub(); s {
+		case "list":
+			return sessionsList(ctx, r, getenv, stdout, stderr)
+		case "revoke":
+			return sessionsRevoke(ctx, r, getenv, stdout, stderr)
+		default:
+			return usagef("sessions: want \"list\" or \"revoke\", got %q", s)
+		}
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "sesame", versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return usagef("unknown command %q", cmd)
+	}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

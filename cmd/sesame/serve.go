@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/password"
+	"github.com/sesameauth/sesame/server"
+)
+
+// serveConfig is every flag of "sesame serve".
+type serveConfig struct {
+	storeFlags
+	addr              string
+	issuer            string
+	audience          string
+	idleTimeout       time.Duration
+	absoluteTimeout   time.Duration
+	accessTTL         time.Duration
+	refreshTTL        time.Duration
+	signingAlg        string
+	registration      string
+	allowedOrigins    string
+	tlsCert, tlsKey   string
+	refreshReuseGrace time.Duration
+	tokenLeeway       time.Duration
+	trustedProxies    string
+	logLevel          string
+	logFormat         string
+	hashConcurrency   int
+	shutdownTimeout   time.Duration
+	accountFailures   int
+	accountWindow     time.Duration
+	addressFailures   int
+	addressWindow     time.Duration
+}
+
+func (c *serveConfig) flagSet(stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.storeFlags.register(fs)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address (:0 picks a free port; the chosen address is logged)")
+	fs.StringVar(&c.issuer, "issuer", "", "the iss of every token and the OIDC issuer (default http:// + addr)")
+	fs.StringVar(&c.audience, "audience", "", "the aud of every access token (default the issuer)")
+	fs.DurationVar(&c.idleTimeout, "session-idle-timeout", 30*time.Minute, "a session unused this long ends")
+	fs.DurationVar(&c.absoluteTimeout, "session-absolute-timeout", 12*time.Hour, "a session ends this long after login, used or not")
+	fs.DurationVar(&c.accessTTL, "access-token-ttl", 10*time.Minute, "lifetime of a JWT access token")
+	fs.DurationVar(&c.refreshTTL, "refresh-token-ttl", 720*time.Hour, "lifetime of a refresh-token family from login")
+	fs.StringVar(&c.signingAlg, "signing-alg", "EdDSA", "token signing algorithm: EdDSA, ES256 or RS256")
+	fs.StringVar(&c.registration, "registration", "open", "open or closed (closed: only 'sesame user add' and admins create users)")
+	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated origins allowed for CORS and cross-origin requests")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "certificate file (PEM) to serve HTTPS")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "private key file (PEM) to serve HTTPS")
+	fs.DurationVar(&c.refreshReuseGrace, "refresh-reuse-grace", 0, "window in which a retired refresh token yields the same successor")
+	fs.DurationVar(&c.tokenLeeway, "token-leeway", 5*time.Second, "clock skew tolerated when checking exp, nbf and iat (at most 60s)")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (debug logs every request)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.IntVar(&c.hashConcurrency, "hash-concurrency", 0, "password hashes computed at once (default: one per CPU)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
+	fs.IntVar(&c.accountFailures, "login-account-limit", 5, "login attempts per account within --login-account-window before 429")
+	fs.DurationVar(&c.accountWindow, "login-account-window", 5*time.Minute, "window of the per-account login limit")
+	fs.IntVar(&c.addressFailures, "login-address-limit", 100, "failed logins per client address within --login-address-window before 429")
+	fs.DurationVar(&c.addressWindow, "login-address-window", time.Minute, "window of the per-address login limit")
+	return fs
+}
+
+// check validates the flags; each error names its flag.
+func (c *serveConfig) check() (origins []string, proxies []netip.Prefix, err error) {
+	for name, d := range map[string]time.Duration{
+		"session-idle-timeout": c.idleTimeout, "session-absolute-timeout": c.absoluteTimeout,
+		"access-token-ttl": c.accessTTL, "refresh-token-ttl": c.refreshTTL,
+		"login-account-window": c.accountWindow, "login-address-window": c.addressWindow,
+		"shutdown-timeout": c.shutdownTimeout,
+	} {
+		if d <= 0 {
+			return nil, nil, usagef("--%s: must be positive, got %s", name, d)
+		}
+	}
+	if c.refreshReuseGrace < 0 {
+		return nil, nil, usagef("--refresh-reuse-grace: must not be negative")
+	}
+	if c.tokenLeeway < 0 || c.tokenLeeway > 60*time.Second {
+		return nil, nil, usagef("--token-leeway: must be between 0s and 60s, got %s", c.tokenLeeway)
+	}
+	switch c.signingAlg {
+	case "EdDSA", "ES256", "RS256":
+	default:
+		return nil, nil, usagef("--signing-alg: want EdDSA, ES256 or RS256, got %q", c.signingAlg)
+	}
+	switch c.registration {
+	case "open", "closed":
+	default:
+		return nil, nil, usagef("--registration: want open or closed, got %q", c.registration)
+	}
+	switch c.logFormat {
+	case "text", "json":
+	default:
+		return nil, nil, usagef("--log-format: want text or json, got %q", c.logFormat)
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return nil, nil, usagef("--tls-cert and --tls-key go together")
+	}
+	if c.hashConcurrency < 0 || c.accountFailures < 1 || c.addressFailures < 1 {
+		return nil, nil, usagef("--hash-concurrency, --login-account-limit and --login-address-limit must be positive")
+	}
+	for _, o := range splitList(c.allowedOrigins) {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+			return nil, nil, usagef("--allowed-origins: %q is not an origin like https://app.example.com", o)
+		}
+		origins = append(origins, o)
+	}
+	for _, p := range splitList(c.trustedProxies) {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return nil, nil, usagef("--trusted-proxies: %q is not a CIDR like 10.0.0.0/8", p)
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		proxies = append(proxies, pfx.Masked())
+	}
+	if c.issuer != "" {
+		if u, err := url.Parse(c.issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, nil, usagef("--issuer: %q is not an http(s) URL", c.issuer)
+		}
+	}
+	return origins, proxies, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level: want debug, info, warn or error, got %q", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// serve runs the server until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	var c serveConfig
+	if err := parseFlags(c.flagSet(stderr), args, getenv); err != nil {
+		return err
+	}
+	origins, proxies, err := c.check()
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	var cert tls.Certificate
+	if c.tlsCert != "" {
+		if cert, err = tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+			return usagef("--tls-cert/--tls-key: %v", err)
+		}
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return usagef("--addr: %v", err)
+	}
+	defer ln.Close()
+
+	st, err := c.storeFlags.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing stores", "err", err)
+		}
+	}()
+
+	var hopts []password.Option
+	if c.hashConcurrency > 0 {
+		hopts = append(hopts, password.Concurrency(c.hashConcurrency))
+	}
+	hasher := password.NewHasher(password.Params{}, hopts...)
+	auth := sesame.New(sesame.Config{
+		Users: st.users, Sessions: st.sessions, Audit: st.audit, Limiter: st.limiter, Hasher: hasher,
+		IdleTimeout: c.idleTimeout, AbsoluteTimeout: c.absoluteTimeout,
+		AccountMaxFailures: c.accountFailures, AccountWindow: c.accountWindow,
+		AddressMaxFailures: c.addressFailures, AddressWindow: c.addressWindow,
+		Logger: log,
+	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h, err := server.NewServer(server.Deps{
+		Auth: auth, Users: st.users, Sessions: st.sessions, Audit: st.audit, Hasher: hasher,
+		Logger: log, Registry: reg, Ready: st.pingers, Registration: c.registration,
+		AllowedOrigins: origins, TrustedProxies: proxies, TLS: c.tlsCert != "",
+	})
+	if err != nil {
+		return usagef("--allowed-origins: %v", err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	scheme := "http"
+	if c.tlsCert != "" {
+		scheme = "https"
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go sweep(sweepCtx, log, st.sweepers, time.Minute)
+
+	errc := make(chan error, 1)
+	go func() {
+		if c.tlsCert != "" {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	log.Info("sesame listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "version", versionString(),
+		"db", redact(c.db), "session_store", redact(c.sessionStore), "data_dir", c.dataDir, "registration", c.registration)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", c.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown did not finish in time", "err", err)
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("server stopped", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// sweep asks the stores to forget what has expired, every interval.
+func sweep(ctx context.Context, log *slog.Logger, sweepers []sesame.Sweeper, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, s := range sweepers {
+			if n, err := s.DeleteExpired(ctx); err != nil {
+				log.Warn("sweeping expired records", "err", err)
+			} else if n > 0 {
+				log.Debug("swept expired records", "n", n)
+			}
+		}
+	}
+}

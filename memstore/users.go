@@ -1,0 +1,111 @@
+package memstore
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/sesameauth/sesame"
+)
+
+// users is the user part of Store. Users are never deleted, so order (in
+// the order they were created) only grows.
+type users struct {
+	mu      sync.RWMutex
+	byID    map[string]*sesame.User
+	byEmail map[string]*sesame.User
+	order   []*sesame.User
+}
+
+func (us *users) init() {
+	us.byID = make(map[string]*sesame.User)
+	us.byEmail = make(map[string]*sesame.User)
+}
+
+// errIDTaken is returned by CreateUser for an ID that is already in use.
+// IDs come from sesame.NewID, so this is a bug in the caller.
+var errIDTaken = errors.New("memstore: create user: id already in use")
+
+// CreateUser stores a copy of u. It returns sesame.ErrEmailTaken if a user
+// has the same email, and an error if one has the same ID; then it stores
+// nothing.
+func (s *Store) CreateUser(ctx context.Context, u sesame.User) error {
+	us := &s.users
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	if us.byEmail[u.Email] != nil {
+		return sesame.ErrEmailTaken
+	}
+	if us.byID[u.ID] != nil {
+		return errIDTaken
+	}
+	c := copyUser(u)
+	c.ID, c.Email = strings.Clone(c.ID), strings.Clone(c.Email)
+	c.CreatedAt = c.CreatedAt.Round(0) // no monotonic reading: it means nothing to another process
+	us.byID[c.ID] = &c
+	us.byEmail[c.Email] = &c
+	us.order = append(us.order, &c)
+	return nil
+}
+
+// copyUser returns u with its own Roles, so that neither the caller nor the
+// store can change the other's.
+func copyUser(u sesame.User) sesame.User {
+	u.Roles = slices.Clone(u.Roles)
+	return u
+}
+
+// UserByID returns the user with that ID, or sesame.ErrUserNotFound.
+func (s *Store) UserByID(ctx context.Context, id string) (sesame.User, error) {
+	us := &s.users
+	us.mu.RLock()
+	defer us.mu.RUnlock()
+	u := us.byID[id]
+	if u == nil {
+		return sesame.User{}, sesame.ErrUserNotFound
+	}
+	return copyUser(*u), nil
+}
+
+// UserByEmail returns the user with that (normalised) email, or
+// sesame.ErrUserNotFound.
+func (s *Store) UserByEmail(ctx context.Context, email string) (sesame.User, error) {
+	us := &s.users
+	us.mu.RLock()
+	defer us.mu.RUnlock()
+	u := us.byEmail[email]
+	if u == nil {
+		return sesame.User{}, sesame.ErrUserNotFound
+	}
+	return copyUser(*u), nil
+}
+
+// ListUsers returns every user, oldest first: by CreatedAt, then in the
+// order they were stored.
+func (s *Store) ListUsers(ctx context.Context) ([]sesame.User, error) {
+	us := &s.users
+	us.mu.RLock()
+	list := make([]sesame.User, len(us.order))
+	for i, u := range us.order {
+		list[i] = copyUser(*u)
+	}
+	us.mu.RUnlock()
+	slices.SortStableFunc(list, func(a, b sesame.User) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return list, nil
+}
+
+// SetPasswordHash replaces the user's password hash, or returns
+// sesame.ErrUserNotFound.
+func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	us := &s.users
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	u := us.byID[userID]
+	if u == nil {
+		return sesame.ErrUserNotFound
+	}
+	u.PasswordHash = hash
+	return nil
+}

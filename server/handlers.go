@@ -1,0 +1,344 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sesameauth/sesame"
+)
+
+type userJSON struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Roles     []string  `json:"roles"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func toUserJSON(u sesame.User) userJSON {
+	roles := u.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	return userJSON{ID: u.ID, Email: u.Email, Roles: roles, CreatedAt: u.CreatedAt.UTC()}
+}
+
+type sessionJSON struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+type sessionResponse struct {
+	User    userJSON    `json:"user"`
+	Session sessionJSON `json:"session"`
+}
+
+func toSessionResponse(u sesame.User, s sesame.Session) sessionResponse {
+	return sessionResponse{
+		User:    toUserJSON(u),
+		Session: sessionJSON{ID: s.ID, CreatedAt: s.CreatedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC()},
+	}
+}
+
+type credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// handleRegister creates an account. With registration closed only an
+// admin (signed in) may create one.
+func (s *server) handleRegister() http.Handler {
+	type response struct {
+		ID        string    `json:"id"`
+		Email     string    `json:"email"`
+		CreatedAt time.Time `json:"created_at"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Registration == "closed" {
+			p, err := s.authenticate(r)
+			if err != nil && !errors.Is(err, errUnauthenticated) && !errors.Is(err, sesame.ErrSessionNotFound) {
+				s.fail(w, r, err)
+				return
+			}
+			if err != nil || !p.user.HasRole(sesame.RoleAdmin) {
+				s.fail(w, r, errRegClosed)
+				return
+			}
+		} else if _, ok := sessionCookie(r); ok && s.origins.crossOrigin(r) {
+			s.fail(w, r, errCSRF)
+			return
+		}
+		in, err := decodeJSON[credentials](r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		u, err := s.Auth.Register(r.Context(), in.Email, in.Password, nil)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.Logger.InfoContext(r.Context(), "user registered", "user_id", u.ID)
+		writeJSON(w, http.StatusCreated, response{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt.UTC()})
+	})
+}
+
+// handleLogin signs in with email and password and sets the session
+// cookie. A live session cookie sent along is ended: every login gets a new
+// identifier.
+func (s *server) handleLogin() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		prev, hasPrev := sessionCookie(r)
+		if hasPrev && s.origins.crossOrigin(r) {
+			s.fail(w, r, errCSRF)
+			return
+		}
+		in, err := decodeJSON[credentials](r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		login, err := s.Auth.Login(r.Context(), sesame.LoginRequest{
+			Email: in.Email, Password: in.Password, Client: s.clientOf(r), PreviousSecret: prev,
+		})
+		s.countLogin(err)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		setSessionCookie(w, login.Secret, login.Session.AbsoluteExpiresAt, login.Session.CreatedAt)
+		writeJSON(w, http.StatusCreated, toSessionResponse(login.User, login.Session))
+	})
+}
+
+func (s *server) countLogin(err error) {
+	outcome := "succeeded"
+	switch {
+	case err == nil:
+	case errors.Is(err, sesame.ErrInvalidCredentials):
+		outcome = "failed"
+	case errors.Is(err, sesame.ErrRateLimited):
+		outcome = "rate_limited"
+	case errors.Is(err, sesame.ErrBusy):
+		outcome = "busy"
+	default:
+		outcome = "error"
+	}
+	s.metrics.logins.WithLabelValues(outcome).Inc()
+}
+
+func (s *server) handleSession() func(http.ResponseWriter, *http.Request, principal) {
+	return func(w http.ResponseWriter, r *http.Request, p principal) {
+		writeJSON(w, http.StatusOK, toSessionResponse(p.user, p.session))
+	}
+}
+
+// handleLogout ends the cookie's session server-side and clears the cookie.
+func (s *server) handleLogout() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret, ok := sessionCookie(r)
+		if !ok {
+			s.fail(w, r, errUnauthenticated)
+			return
+		}
+		if s.origins.crossOrigin(r) {
+			s.fail(w, r, errCSRF)
+			return
+		}
+		if err := s.Auth.Logout(r.Context(), secret, s.clientOf(r)); err != nil {
+			if errors.Is(err, sesame.ErrSessionNotFound) {
+				clearSessionCookie(w)
+			}
+			s.fail(w, r, err)
+			return
+		}
+		clearSessionCookie(w)
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (s *server) handleListSessions() func(http.ResponseWriter, *http.Request, principal) {
+	type item struct {
+		ID         string    `json:"id"`
+		CreatedAt  time.Time `json:"created_at"`
+		LastSeenAt time.Time `json:"last_seen_at"`
+		ExpiresAt  time.Time `json:"expires_at"`
+		IP         string    `json:"ip"`
+		UserAgent  string    `json:"user_agent"`
+		Current    bool      `json:"current"`
+	}
+	type response struct {
+		Sessions []item `json:"sessions"`
+	}
+	return func(w http.ResponseWriter, r *http.Request, p principal) {
+		list, err := s.Auth.Sessions(r.Context(), p.user.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out := response{Sessions: make([]item, 0, len(list))}
+		for _, x := range list {
+			if x.ID == p.session.ID {
+				x = p.session // carries the use this very request made
+			}
+			out.Sessions = append(out.Sessions, item{
+				ID: x.ID, CreatedAt: x.CreatedAt.UTC(), LastSeenAt: x.LastSeenAt.UTC(), ExpiresAt: x.ExpiresAt.UTC(),
+				IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == p.session.ID,
+			})
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func (s *server) handleRevokeSession() func(http.ResponseWriter, *http.Request, principal) {
+	return func(w http.ResponseWriter, r *http.Request, p principal) {
+		id := r.PathValue("id")
+		if err := s.Auth.RevokeSession(r.Context(), p.user.ID, id, s.clientOf(r)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if id == p.session.ID && p.cookie {
+			clearSessionCookie(w)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *server) handleRevokeOtherSessions() func(http.ResponseWriter, *http.Request, principal) {
+	return func(w http.ResponseWriter, r *http.Request, p principal) {
+		if _, err := s.Auth.RevokeSessions(r.Context(), p.user.ID, p.session.ID, s.clientOf(r)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// handleChangePassword replaces the caller's password; every other session
+// of the user ends.
+func (s *server) handleChangePassword() func(http.ResponseWriter, *http.Request, principal) {
+	type request struct {
+		Current string `json:"current_password"`
+		New     string `json:"new_password"`
+	}
+	return func(w http.ResponseWriter, r *http.Request, p principal) {
+		in, err := decodeJSON[request](r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := s.Auth.ChangePassword(r.Context(), p.user, p.session.ID, in.Current, in.New, s.clientOf(r)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.Logger.InfoContext(r.Context(), "password changed", "user_id", p.user.ID)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *server) handleAdminUsers() func(http.ResponseWriter, *http.Request, principal) {
+	type response struct {
+		Users []userJSON `json:"users"`
+	}
+	return func(w http.ResponseWriter, r *http.Request, p principal) {
+		list, err := s.Users.ListUsers(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out := response{Users: make([]userJSON, 0, len(list))}
+		for _, u := range list {
+			out.Users = append(out.Users, toUserJSON(u))
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func (s *server) handleAdminRevoke() func(http.ResponseWriter, *http.Request, principal) {
+	return func(w http.ResponseWriter, r *http.Request, p principal) {
+		id := r.PathValue("id")
+		if _, err := s.Users.UserByID(r.Context(), id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		n, err := s.Auth.RevokeSessions(r.Context(), id, "", s.clientOf(r))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.Logger.InfoContext(r.Context(), "admin ended user's sessions", "admin_id", p.user.ID, "user_id", id, "sessions", n)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *server) handleAdminAudit() func(http.ResponseWriter, *http.Request, principal) {
+	type event struct {
+		Time      time.Time `json:"time"`
+		Type      string    `json:"type"`
+		UserID    string    `json:"user_id"`
+		IP        string    `json:"ip"`
+		UserAgent string    `json:"user_agent"`
+		SessionID string    `json:"session_id"`
+	}
+	type response struct {
+		Events []event `json:"events"`
+	}
+	return func(w http.ResponseWriter, r *http.Request, p principal) {
+		q := sesame.EventQuery{UserID: r.URL.Query().Get("user_id"), Limit: 1000}
+		if l := r.URL.Query().Get("limit"); l != "" {
+			n, err := strconv.Atoi(l)
+			if err != nil || n < 1 || n > 10000 {
+				s.fail(w, r, badRequest("limit must be a whole number from 1 to 10000"))
+				return
+			}
+			q.Limit = n
+		}
+		list, err := s.Audit.Events(r.Context(), q)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out := response{Events: make([]event, 0, len(list))}
+		for _, e := range list {
+			out.Events = append(out.Events, event{Time: e.Time.UTC(), Type: e.Type, UserID: e.UserID, IP: e.IP, UserAgent: e.UserAgent, SessionID: e.SessionID})
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func (s *server) handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+// handleReadyz asks every store at once, each within two seconds.
+func (s *server) handleReadyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		errs := make([]error, len(s.pingers))
+		var wg sync.WaitGroup
+		for i, p := range s.pingers {
+			wg.Go(func() { errs[i] = p.Ping(ctx) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			s.Logger.WarnContext(r.Context(), "not ready", "err", err)
+			w.Header().Set("Retry-After", "2")
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "unavailable", Description: "a store is not answering"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+
+func (s *server) handleMetrics() http.Handler {
+	return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
+}

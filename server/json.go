@@ -1,0 +1,182 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"unicode/utf8"
+)
+
+// maxBodyBytes caps every request body.
+const maxBodyBytes = 1 << 20
+
+// maxJSONDepth caps the nesting of a JSON request body. Sesame's requests
+// are flat objects; anything deeper is hostile.
+const maxJSONDepth = 16
+
+// errBadRequest is wrapped by everything decodeJSON refuses.
+var errBadRequest = errors.New("bad request")
+
+// badRequest returns an error that becomes 400 invalid_request with msg as
+// its description.
+func badRequest(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, code: "invalid_request", desc: fmt.Sprintf(format, args...)}
+}
+
+// isJSON reports whether the request declares a JSON body. Cross-site forms
+// can only send text/plain, form-urlencoded or multipart bodies without a
+// preflight, so insisting on JSON closes that door too.
+func isJSON(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && (mt == "application/json" || (len(mt) > 17 && mt[:12] == "application/" && mt[len(mt)-5:] == "+json"))
+}
+
+// readBody reads the whole (already size-capped) body.
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "invalid_request", desc: "request body is larger than 1 MiB"}
+	}
+	if err != nil {
+		return nil, badRequest("request body could not be read")
+	}
+	return b, nil
+}
+
+// decodeJSON decodes a JSON request body into a T. It refuses a body that
+// is not declared as JSON, is not valid UTF-8, is not a single object, nests
+// deeper than maxJSONDepth, repeats a key, or has a field T does not know.
+func decodeJSON[T any](r *http.Request) (T, error) {
+	var v T
+	if !isJSON(r) {
+		return v, badRequest("Content-Type must be application/json")
+	}
+	b, err := readBody(r)
+	if err != nil {
+		return v, err
+	}
+	if err := unmarshalStrict(b, &v); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// unmarshalStrict is decodeJSON without the request: the part a fuzzer
+// drives.
+func unmarshalStrict(b []byte, v any) error {
+	if !utf8.Valid(b) {
+		return badRequest("request body is not valid UTF-8")
+	}
+	if err := checkJSONShape(b); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field != "" {
+			return badRequest("field %q has the wrong type", ute.Field)
+		}
+		return badRequest("request body is not the expected JSON object: %s", jsonErrText(err))
+	}
+	return nil
+}
+
+// jsonErrText keeps decoder messages that describe the input only.
+func jsonErrText(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "malformed JSON"
+	}
+	if s := err.Error(); len(s) < 120 && bytes.HasPrefix([]byte(s), []byte("json: unknown field")) {
+		return s[len("json: "):]
+	}
+	return "malformed JSON"
+}
+
+// checkJSONShape walks the tokens of b: it must be exactly one JSON object,
+// nest at most maxJSONDepth deep and never repeat a key within an object
+// (encoding/json would silently keep the last, letting two parsers
+// disagree about what was sent).
+func checkJSONShape(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	type frame struct {
+		keys     map[string]struct{}
+		isObject bool
+		wantKey  bool
+	}
+	var stack []frame
+	first := true
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return badRequest("request body is malformed JSON")
+		}
+		if first {
+			if d, ok := tok.(json.Delim); !ok || d != '{' {
+				return badRequest("request body must be a JSON object")
+			}
+			first = false
+		} else if len(stack) == 0 {
+			return badRequest("request body has data after the JSON object")
+		}
+		if len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if top.isObject && top.wantKey {
+				if k, ok := tok.(string); ok {
+					if _, dup := top.keys[k]; dup {
+						return badRequest("request body repeats the key %q", truncate(k, 64))
+					}
+					top.keys[k] = struct{}{}
+					top.wantKey = false
+					continue
+				}
+			} else if top.isObject {
+				top.wantKey = true // this token is (or opens) the value
+			}
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				if len(stack) >= maxJSONDepth {
+					return badRequest("request body nests deeper than %d levels", maxJSONDepth)
+				}
+				stack = append(stack, frame{isObject: d == '{', wantKey: d == '{', keys: map[string]struct{}{}})
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+	if first {
+		return badRequest("request body is empty")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// writeJSON writes v as the JSON response with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	_ = enc.Encode(v) // the client went away; nothing to do
+}

@@ -1,0 +1,85 @@
+package server
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sesameauth/sesame"
+)
+
+// metrics holds the server's Prometheus collectors.
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	logins   *prometheus.CounterVec
+}
+
+// HashStats is implemented by a password hasher that can say how busy it
+// is (password.Hasher does).
+type HashStats interface {
+	Waiting() int
+	Running() int
+}
+
+func newMetrics(reg prometheus.Registerer, sessions sesame.SessionStore, hasher sesame.Hasher) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sesame_http_requests_total",
+			Help: "HTTP requests by route pattern and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sesame_http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sesame_logins_total",
+			Help: "Login attempts by outcome: succeeded, failed, rate_limited, busy, error.",
+		}, []string{"outcome"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.logins)
+	for _, o := range []string{"succeeded", "failed", "rate_limited", "busy", "error"} {
+		m.logins.WithLabelValues(o)
+	}
+	if c, ok := sessions.(sesame.SessionCounter); ok {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sesame_sessions_live",
+			Help: "Live sessions in the session store (-1 when the store cannot answer).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, err := c.CountSessions(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}))
+	}
+	if hs, ok := hasher.(HashStats); ok {
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "sesame_password_hashes_waiting",
+				Help: "Password hashes waiting for a slot.",
+			}, func() float64 { return float64(hs.Waiting()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "sesame_password_hashes_running",
+				Help: "Password hashes being computed.",
+			}, func() float64 { return float64(hs.Running()) }),
+		)
+	}
+	return m
+}
+
+// registerProcess adds the standard Go and process collectors.
+func registerProcess(reg prometheus.Registerer) {
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}
+
+func (m *metrics) observe(route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}

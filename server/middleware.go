@@ -1,0 +1,174 @@
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// recorder remembers the status a handler wrote, and turns the plain-text
+// errors that net/http itself writes (unknown path, wrong method, body too
+// large) into the API's JSON error body.
+type recorder struct {
+	http.ResponseWriter
+	status   int
+	rewrote  bool
+	wroteHdr bool
+}
+
+func (rec *recorder) WriteHeader(status int) {
+	if rec.wroteHdr {
+		return
+	}
+	rec.wroteHdr = true
+	rec.status = status
+	h := rec.Header()
+	if status >= 400 && strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		rec.rewrote = true
+		var code, desc string
+		switch status {
+		case http.StatusNotFound:
+			code, desc = errNotFound.code, errNotFound.desc
+		case http.StatusMethodNotAllowed:
+			code, desc = errMethod.code, errMethod.desc
+		case http.StatusRequestEntityTooLarge:
+			code, desc = "invalid_request", "request body is larger than 1 MiB"
+		default:
+			code, desc = "invalid_request", http.StatusText(status)
+		}
+		body, _ := json.Marshal(errorBody{Error: code, Description: desc})
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(body)+1))
+		rec.ResponseWriter.WriteHeader(status)
+		rec.ResponseWriter.Write(append(body, '\n'))
+		return
+	}
+	rec.ResponseWriter.WriteHeader(status)
+}
+
+func (rec *recorder) Write(b []byte) (int, error) {
+	if !rec.wroteHdr {
+		rec.WriteHeader(http.StatusOK)
+	}
+	if rec.rewrote {
+		return len(b), nil
+	}
+	return rec.ResponseWriter.Write(b)
+}
+
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// observe wraps the whole API: it recovers panics into a 503 (logged, with
+// the stack, never sent), sets the headers every response carries, and
+// counts requests by route and status.
+func observe(log *slog.Logger, m *metrics, tls bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		if tls {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				if !rec.wroteHdr {
+					writeJSON(rec, http.StatusServiceUnavailable, errorBody{Error: "unavailable", Description: "internal error"})
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			m.observe(route, rec.status, time.Since(start))
+			if log.Enabled(r.Context(), slog.LevelDebug) {
+				log.DebugContext(r.Context(), "request", "method", r.Method, "route", route, "status", rec.status, "duration", time.Since(start))
+			}
+		}()
+		r.Body = http.MaxBytesReader(rec, r.Body, maxBodyBytes)
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// origins decides cross-origin questions: which origins may make
+// credentialed CORS requests and cookie-authenticated state changes.
+type origins struct {
+	allowed map[string]bool
+	cop     *http.CrossOriginProtection
+}
+
+func newOrigins(allowed []string) (*origins, error) {
+	o := &origins{allowed: map[string]bool{}, cop: http.NewCrossOriginProtection()}
+	for _, a := range allowed {
+		if err := o.cop.AddTrustedOrigin(a); err != nil {
+			return nil, err
+		}
+		o.allowed[a] = true
+	}
+	return o, nil
+}
+
+// crossOrigin reports whether an unsafe-method request comes from another
+// origin than the request's own host and that origin is not allowed. It
+// applies net/http's CrossOriginProtection (Sec-Fetch-Site first, then
+// Origin against Host) and, stricter than it, also refuses a mismatching
+// Origin even when Sec-Fetch-Site claims same-origin. "Origin: null" is
+// always another origin. A request with neither header (curl, servers) is
+// not cross-origin.
+func (o *origins) crossOrigin(r *http.Request) bool {
+	if err := o.cop.Check(r); err != nil {
+		return true
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || o.allowed[origin] {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || u.Host != r.Host
+}
+
+// cors answers preflights and marks responses for allowed origins only:
+// the exact origin is echoed with credentials allowed, never "*", and every
+// response varies by Origin so no cache serves one origin's answer to
+// another.
+func (o *origins) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Add("Vary", "Origin")
+		origin := r.Header.Get("Origin")
+		ok := origin != "" && o.allowed[origin]
+		if ok {
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Set("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate")
+		}
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			if ok {
+				h.Add("Vary", "Access-Control-Request-Method")
+				h.Add("Vary", "Access-Control-Request-Headers")
+				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
+				h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+				h.Set("Access-Control-Max-Age", "600")
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

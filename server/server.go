@@ -1,0 +1,247 @@
+// Package server is Sesame's HTTP API: NewServer returns an http.Handler
+// that serves every endpoint of the public contract (shared/API.md) over an
+// Authenticator and its stores. The routes are listed in routes.go; each
+// handler is made by a function that does its setup once.
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sesameauth/sesame"
+)
+
+// CookieName is the session cookie's name. The __Host- prefix makes
+// browsers insist on Secure, Path=/ and no Domain, so no sibling subdomain
+// can set or shadow it.
+const CookieName = "__Host-sesame"
+
+// Deps is everything the server needs. Auth, Users, Sessions and Audit are
+// required.
+type Deps struct {
+	Auth     *sesame.Authenticator
+	Users    sesame.UserStore
+	Sessions sesame.SessionStore
+	Audit    sesame.AuditLog
+	Hasher   sesame.Hasher
+	Logger   *slog.Logger
+	// Registry receives the server's metrics; /metrics serves it. A fresh
+	// one (with the Go and process collectors) if nil.
+	Registry *prometheus.Registry
+	// Ready lists what /readyz asks; the stores above that implement
+	// sesame.Pinger are asked anyway.
+	Ready []sesame.Pinger
+	// Registration is "open" (default) or "closed".
+	Registration string
+	// AllowedOrigins may make credentialed cross-origin requests.
+	AllowedOrigins []string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// TLS marks the server as serving HTTPS (adds HSTS).
+	TLS bool
+}
+
+// server carries the dependencies the handler makers close over.
+type server struct {
+	Deps
+	origins *origins
+	metrics *metrics
+	pingers []sesame.Pinger
+}
+
+// NewServer returns the API handler. It returns an error for an invalid
+// allowed origin.
+func NewServer(d Deps) (http.Handler, error) {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+		registerProcess(d.Registry)
+	}
+	if d.Registration == "" {
+		d.Registration = "open"
+	}
+	o, err := newOrigins(d.AllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{Deps: d, origins: o, metrics: newMetrics(d.Registry, d.Sessions, d.Hasher)}
+	seen := map[sesame.Pinger]bool{}
+	for _, p := range append([]any{d.Users, d.Sessions, d.Audit}, anySlice(d.Ready)...) {
+		if p, ok := p.(sesame.Pinger); ok && !seen[p] {
+			seen[p] = true
+			s.pingers = append(s.pingers, p)
+		}
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	return observe(d.Logger, s.metrics, d.TLS, o.cors(mux)), nil
+}
+
+func anySlice(ps []sesame.Pinger) []any {
+	out := make([]any, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out
+}
+
+// clientOf returns where the request came from. X-Forwarded-For is believed
+// only when the peer is a trusted proxy, and then only as far back as the
+// chain stays within trusted proxies: the first address from the right
+// that is not one of them is the client.
+func (s *server) clientOf(r *http.Request) sesame.Client {
+	c := sesame.Client{UserAgent: cleanUserAgent(r.UserAgent())}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		c.IP = host
+		return c
+	}
+	peer = peer.Unmap()
+	c.IP = peer.String()
+	if !s.trusted(peer) {
+		return c
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	var all []string
+	for _, h := range hops {
+		all = append(all, strings.Split(h, ",")...)
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(all[i]))
+		if err != nil {
+			break
+		}
+		a = a.Unmap()
+		c.IP = a.String()
+		if !s.trusted(a) {
+			break
+		}
+	}
+	return c
+}
+
+// cleanUserAgent makes a client-chosen User-Agent safe to store and show:
+// valid UTF-8, no control characters, at most 512 bytes.
+func cleanUserAgent(ua string) string {
+	ua = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(ua, "\uFFFD"))
+	return truncate(ua, 512)
+}
+
+func (s *server) trusted(a netip.Addr) bool {
+	for _, p := range s.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionCookie returns the session secret from the cookie, the only place
+// it is ever read from.
+func sessionCookie(r *http.Request) (string, bool) {
+	for _, c := range r.CookiesNamed(CookieName) {
+		if sesame.ValidSecret(c.Value) {
+			return c.Value, true
+		}
+	}
+	return "", false
+}
+
+// setSessionCookie sends the session secret to the browser.
+func setSessionCookie(w http.ResponseWriter, secret string, expires time.Time, now time.Time) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     CookieName,
+		Value:    secret,
+		Path:     "/",
+		MaxAge:   int(expires.Sub(now) / time.Second),
+		Secure:   true,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// clearSessionCookie tells the browser to forget the session cookie.
+func clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     CookieName,
+		Value:    "",
+		Path:     "/",
+		MaxAge:   -1,
+		Secure:   true,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// principal is who a request is authenticated as.
+type principal struct {
+	user    sesame.User
+	session sesame.Session
+	cookie  bool
+}
+
+// authenticate finds the request's principal from its session cookie.
+// Unsafe cookie-authenticated requests from another origin are refused
+// with 403 csrf before the store is asked.
+func (s *server) authenticate(r *http.Request) (principal, error) {
+	secret, ok := sessionCookie(r)
+	if !ok {
+		return principal{}, errUnauthenticated
+	}
+	if s.origins.crossOrigin(r) {
+		return principal{}, errCSRF
+	}
+	sess, u, err := s.Auth.Authenticate(r.Context(), secret)
+	if err != nil {
+		return principal{}, err
+	}
+	return principal{user: u, session: sess, cookie: true}, nil
+}
+
+// authed wraps a handler that needs a signed-in caller.
+func (s *server) authed(h func(w http.ResponseWriter, r *http.Request, p principal)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+// admin wraps a handler that needs the admin role.
+func (s *server) admin(h func(w http.ResponseWriter, r *http.Request, p principal)) http.Handler {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, p principal) {
+		if !p.user.HasRole(sesame.RoleAdmin) {
+			s.fail(w, r, errForbidden)
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errCSRF) {
+		s.Logger.WarnContext(r.Context(), "cross-origin request refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+	}
+	writeError(w, r, s.Logger, err)
+}

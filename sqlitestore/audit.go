@@ -1,0 +1,59 @@
+package sqlitestore
+
+import (
+	"context"
+
+	"github.com/sesameauth/sesame"
+)
+
+// Event limits: Events returns DefaultEventLimit events when the query does
+// not say, and never more than MaxEventLimit.
+const (
+	DefaultEventLimit = 1000
+	MaxEventLimit     = 10000
+)
+
+// Record appends e to the audit log.
+func (s *Store) Record(ctx context.Context, e sesame.Event) error {
+	if _, err := s.stmts.recordEvent.ExecContext(ctx,
+		toMS(e.Time), e.Type, e.UserID, e.IP, e.UserAgent, e.SessionID); err != nil {
+		return translate("record event", err)
+	}
+	return nil
+}
+
+// Events returns the events matching q, newest first (in the order they
+// were recorded, whatever their Time): at most q.Limit, DefaultEventLimit
+// if q.Limit is not positive, and never more than MaxEventLimit.
+func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultEventLimit
+	}
+	limit = min(limit, MaxEventLimit)
+	stmt, args := s.stmts.events, []any{limit}
+	if q.UserID != "" {
+		stmt, args = s.stmts.userEvents, []any{q.UserID, limit}
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, translate("events", err)
+	}
+	defer rows.Close()
+	events := []sesame.Event{}
+	for rows.Next() {
+		var (
+			e  sesame.Event
+			ms int64
+		)
+		if err := rows.Scan(&ms, &e.Type, &e.UserID, &e.IP, &e.UserAgent, &e.SessionID); err != nil {
+			return nil, translate("events", err)
+		}
+		e.Time = fromMS(ms)
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate("events", err)
+	}
+	return events, nil
+}

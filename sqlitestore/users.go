@@ -1,0 +1,108 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/sesameauth/sesame"
+)
+
+// CreateUser stores u, or returns sesame.ErrEmailTaken if a user with the
+// same email exists.
+func (s *Store) CreateUser(ctx context.Context, u sesame.User) error {
+	roles, err := json.Marshal(u.Roles)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: create user: %w", err)
+	}
+	_, err = s.stmts.createUser.ExecContext(ctx, u.ID, u.Email, string(roles), u.PasswordHash, toMS(u.CreatedAt))
+	if isUniqueViolation(err, "users.email") {
+		return sesame.ErrEmailTaken
+	}
+	if err != nil {
+		return translate("create user", err)
+	}
+	return nil
+}
+
+// UserByID returns the user with that id, or sesame.ErrUserNotFound.
+func (s *Store) UserByID(ctx context.Context, id string) (sesame.User, error) {
+	u, err := scanUser(s.stmts.userByID.QueryRowContext(ctx, id))
+	if err != nil {
+		return sesame.User{}, userErr("user by id", err)
+	}
+	return u, nil
+}
+
+// UserByEmail returns the user with that normalised email, or
+// sesame.ErrUserNotFound.
+func (s *Store) UserByEmail(ctx context.Context, email string) (sesame.User, error) {
+	u, err := scanUser(s.stmts.userByEmail.QueryRowContext(ctx, email))
+	if err != nil {
+		return sesame.User{}, userErr("user by email", err)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user, oldest first.
+func (s *Store) ListUsers(ctx context.Context) ([]sesame.User, error) {
+	rows, err := s.stmts.listUsers.QueryContext(ctx)
+	if err != nil {
+		return nil, translate("list users", err)
+	}
+	defer rows.Close()
+	users := []sesame.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, translate("list users", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate("list users", err)
+	}
+	return users, nil
+}
+
+// SetPasswordHash replaces the user's password hash, or returns
+// sesame.ErrUserNotFound.
+func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	res, err := s.stmts.setPassword.ExecContext(ctx, hash, userID)
+	if err != nil {
+		return translate("set password hash", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return translate("set password hash", err)
+	} else if n == 0 {
+		return sesame.ErrUserNotFound
+	}
+	return nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanUser(row scanner) (sesame.User, error) {
+	var (
+		u         sesame.User
+		roles     string
+		createdAt int64
+	)
+	if err := row.Scan(&u.ID, &u.Email, &roles, &u.PasswordHash, &createdAt); err != nil {
+		return sesame.User{}, err
+	}
+	if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {
+		return sesame.User{}, fmt.Errorf("user %s: roles: %w", u.ID, err)
+	}
+	u.CreatedAt = fromMS(createdAt)
+	return u, nil
+}
+
+func userErr(op string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return sesame.ErrUserNotFound
+	}
+	return translate(op, err)
+}
