@@ -23,6 +23,8 @@ type Session struct {
 	AbsoluteExpiresAt time.Time
 	IP                string
 	UserAgent         string
+	// Kind is KindCookie or KindToken; empty is read as KindCookie.
+	Kind string
 }
 
 // Live reports whether s has not reached its deadline at now.

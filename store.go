@@ -66,6 +66,10 @@ const (
 	EventSessionRevoked  = "session.revoked"
 	EventPasswordChanged = "password.changed"
 	EventUserCreated     = "user.created"
+	EventTokenIssued     = "token.issued"
+	EventTokenRefreshed  = "token.refreshed"
+	EventTokenReuse      = "token.reuse_detected"
+	EventTokenRevoked    = "token.revoked"
 )
 
 // EventQuery selects audit events.

@@ -1,0 +1,142 @@
+package sesame
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Session kinds: how the session is carried.
+const (
+	KindCookie = "cookie" // an opaque secret in the __Host-sesame cookie
+	KindToken  = "token"  // a refresh-token family minting JWT access tokens
+)
+
+// Claims are what an access token says: who, for which session (the
+// refresh family it came from), and for how long.
+type Claims struct {
+	Issuer    string
+	Subject   string // user id
+	Audience  []string
+	ExpiresAt time.Time
+	IssuedAt  time.Time
+	NotBefore time.Time
+	ID        string // jti
+	SessionID string // sid: the refresh family, i.e. the session record
+	Email     string
+	Roles     []string
+}
+
+// HasRole reports whether the claims carry role.
+func (c Claims) HasRole(role string) bool {
+	for _, r := range c.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// More sentinel errors, for tokens.
+var (
+	// ErrInvalidToken is returned for an access token that does not verify:
+	// malformed, wrongly signed, expired, not yet valid, for another issuer
+	// or audience, or of a revoked session.
+	ErrInvalidToken = errors.New("sesame: invalid token")
+	// ErrInvalidGrant is returned for a refresh token that is unknown,
+	// expired, or whose family has ended.
+	ErrInvalidGrant = errors.New("sesame: invalid grant")
+	// ErrRefreshReused is returned when a retired refresh token is
+	// presented again outside the grace window: its family has been ended.
+	ErrRefreshReused = errors.New("sesame: refresh token reused")
+)
+
+// RefreshToken is one member of a refresh-token family. Only the hash of
+// the token is stored.
+type RefreshToken struct {
+	Hash      [32]byte
+	SessionID string // the family
+	CreatedAt time.Time
+	// ExpiresAt is the family's end (login + refresh-token TTL).
+	ExpiresAt time.Time
+	// RetiredAt is when the token was used and replaced; zero while it is
+	// the family's current token.
+	RetiredAt time.Time
+	// SuccessorHash is the hash of the token that replaced it.
+	SuccessorHash [32]byte
+}
+
+// ReuseError is returned by RotateRefreshToken for a token that was already
+// retired. It matches ErrRefreshReused with errors.Is. The store has
+// changed nothing: the caller decides between the grace window and ending
+// the family.
+type ReuseError struct {
+	Token RefreshToken // the retired token, with RetiredAt and SuccessorHash
+	// SuccessorCurrent reports whether the successor is still the family's
+	// current token (no later rotation happened).
+	SuccessorCurrent bool
+}
+
+func (e *ReuseError) Error() string { return ErrRefreshReused.Error() }
+
+// Is reports whether target is ErrRefreshReused.
+func (e *ReuseError) Is(target error) bool { return target == ErrRefreshReused }
+
+// RefreshStore keeps refresh-token families. A family belongs to a session
+// record (RefreshToken.SessionID): deleting the session through the
+// SessionStore deletes its refresh tokens, and a token whose session is gone
+// or expired is as good as absent.
+type RefreshStore interface {
+	// CreateRefreshToken stores t as its family's current token.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken atomically retires the current token whose hash is
+	// oldHash (RetiredAt = next.CreatedAt, SuccessorHash = next.Hash) and
+	// stores next as the family's current token. It returns ErrInvalidGrant
+	// if no live token has that hash (or its session is gone or expired),
+	// and a *ReuseError, changing nothing, if the token was already retired.
+	RotateRefreshToken(ctx context.Context, oldHash [32]byte, next RefreshToken) error
+	// RefreshToken returns the live token with that hash, current or
+	// retired, or ErrInvalidGrant.
+	RefreshToken(ctx context.Context, hash [32]byte) (RefreshToken, error)
+}
+
+// Revocation records that a session ended before its deadline, so that
+// verifiers of its stateless access tokens refuse them.
+type Revocation struct {
+	Seq       int64 // increasing, assigned by the store
+	SessionID string
+	At        time.Time
+}
+
+// RevocationLog is implemented by session stores that record every session
+// they delete (DeleteSession, DeleteUserSessions) in an append-only log,
+// in the same transaction as the deletion.
+type RevocationLog interface {
+	// RevocationsSince returns the revocations with Seq > after, in Seq
+	// order, at most limit of them.
+	RevocationsSince(ctx context.Context, after int64, limit int) ([]Revocation, error)
+}
+
+// SigningKey is a key that signs access tokens. The private key is stored
+// sealed (encrypted under the master key); the public key as PKIX DER.
+type SigningKey struct {
+	ID            string // the kid
+	Alg           string // EdDSA, ES256 or RS256
+	Public        []byte // PKIX, ASN.1 DER
+	PrivateSealed []byte // PKCS #8 DER, sealed with AES-256-GCM under the master key
+	CreatedAt     time.Time
+	// RetiredAt is when a newer key replaced it; zero for the current key.
+	RetiredAt time.Time
+}
+
+// KeyStore keeps signing keys.
+type KeyStore interface {
+	// AddKey stores k as the current key and retires every other key
+	// (RetiredAt = k.CreatedAt) in one transaction.
+	AddKey(ctx context.Context, k SigningKey) error
+	// SigningKeys returns every stored key, newest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	// DeleteKeysRetiredBefore removes keys retired before t and returns how
+	// many it removed. The current key is never removed.
+	DeleteKeysRetiredBefore(ctx context.Context, t time.Time) (int, error)
+}
