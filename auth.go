@@ -37,6 +37,30 @@ type Config struct {
 	AddressMaxFailures int
 	AddressWindow      time.Duration
 
+	// Refresh, Tokens and Verifier enable the token grants (IssueTokens,
+	// Refresh, RevokeToken); without them those return ErrUnavailable.
+	Refresh  RefreshStore
+	Tokens   TokenIssuer
+	Verifier TokenVerifier
+	// Revocations learns of every session this Authenticator ends, so
+	// access tokens of that session are refused at once (optional).
+	Revocations *RevocationSet
+	// Issuer and Audience go into every access token's iss and aud.
+	Issuer   string
+	Audience string
+	// AccessTokenTTL is an access token's lifetime (default 10m).
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL is a refresh family's lifetime from login (default
+	// 720h).
+	RefreshTokenTTL time.Duration
+	// RefreshReuseGrace is how long after a refresh token was used it
+	// still yields the same successor instead of ending its family.
+	RefreshReuseGrace time.Duration
+	// SuccessorKey (32 bytes) derives each refresh token's successor, so
+	// that a retried refresh within the grace window gets the same one
+	// without the store keeping any token in the clear.
+	SuccessorKey []byte
+
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives warnings about writes that failed after the answer
@@ -74,6 +98,8 @@ func New(cfg Config) *Authenticator {
 	def(&cfg.TouchInterval, time.Second)
 	def(&cfg.AccountWindow, 5*time.Minute)
 	def(&cfg.AddressWindow, time.Minute)
+	def(&cfg.AccessTokenTTL, 10*time.Minute)
+	def(&cfg.RefreshTokenTTL, 720*time.Hour)
 	if cfg.AccountMaxFailures <= 0 {
 		cfg.AccountMaxFailures = 5
 	}
@@ -173,7 +199,7 @@ func (a *Authenticator) Login(ctx context.Context, req LoginRequest) (Login, err
 	}
 	if req.PreviousSecret != "" && ValidSecret(req.PreviousSecret) {
 		if old, err := a.cfg.Sessions.Session(ctx, HashSecret(req.PreviousSecret)); err == nil {
-			if err := a.cfg.Sessions.DeleteSession(ctx, old.ID); err != nil {
+			if err := a.endSession(ctx, old.ID); err != nil {
 				return Login{}, err
 			}
 			a.audit(ctx, Event{Type: EventLogout, UserID: old.UserID, SessionID: old.ID, IP: req.Client.IP, UserAgent: req.Client.UserAgent})
@@ -331,7 +357,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Sessio
 		return Session{}, User{}, err
 	}
 	now := a.cfg.Now()
-	if !s.Live(now) || !now.Before(s.LastSeenAt.Add(a.cfg.IdleTimeout)) || !now.Before(s.AbsoluteExpiresAt) {
+	if s.Kind == KindToken || !s.Live(now) || !now.Before(s.LastSeenAt.Add(a.cfg.IdleTimeout)) || !now.Before(s.AbsoluteExpiresAt) {
 		return Session{}, User{}, ErrSessionNotFound
 	}
 	u, err := a.cfg.Users.UserByID(ctx, s.UserID)
@@ -364,7 +390,7 @@ func (a *Authenticator) Logout(ctx context.Context, secret string, c Client) err
 	if err != nil {
 		return err
 	}
-	if err := a.cfg.Sessions.DeleteSession(ctx, s.ID); err != nil {
+	if err := a.endSession(ctx, s.ID); err != nil {
 		return err
 	}
 	a.audit(ctx, Event{Type: EventLogout, UserID: s.UserID, SessionID: s.ID, IP: c.IP, UserAgent: c.UserAgent})
@@ -385,7 +411,7 @@ func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID str
 	}
 	for _, s := range list {
 		if s.ID == sessionID {
-			if err := a.cfg.Sessions.DeleteSession(ctx, s.ID); err != nil {
+			if err := a.endSession(ctx, s.ID); err != nil {
 				return err
 			}
 			a.audit(ctx, Event{Type: EventSessionRevoked, UserID: userID, SessionID: s.ID, IP: c.IP, UserAgent: c.UserAgent})
@@ -403,6 +429,9 @@ func (a *Authenticator) RevokeSessions(ctx context.Context, userID, keepID strin
 		return 0, err
 	}
 	for _, id := range ids {
+		if a.cfg.Revocations != nil {
+			a.cfg.Revocations.Add(id)
+		}
 		a.audit(ctx, Event{Type: EventSessionRevoked, UserID: userID, SessionID: id, IP: c.IP, UserAgent: c.UserAgent})
 	}
 	return len(ids), nil
@@ -430,6 +459,18 @@ func (a *Authenticator) ChangePassword(ctx context.Context, u User, keepSessionI
 	a.audit(ctx, Event{Type: EventPasswordChanged, UserID: u.ID, SessionID: keepSessionID, IP: c.IP, UserAgent: c.UserAgent})
 	_, err = a.RevokeSessions(ctx, u.ID, keepSessionID, c)
 	return err
+}
+
+// endSession deletes the session (and with it any refresh family) and
+// tells the revocation set, so its access tokens stop working at once.
+func (a *Authenticator) endSession(ctx context.Context, id string) error {
+	if err := a.cfg.Sessions.DeleteSession(ctx, id); err != nil {
+		return err
+	}
+	if a.cfg.Revocations != nil {
+		a.cfg.Revocations.Add(id)
+	}
+	return nil
 }
 
 // audit records e, stamping the time. A failure to record is logged: the

@@ -56,6 +56,7 @@ var (
 type RefreshToken struct {
 	Hash      [32]byte
 	SessionID string // the family
+	UserID    string // whose family: stores return the session's user and ignore this on input
 	CreatedAt time.Time
 	// ExpiresAt is the family's end (login + refresh-token TTL).
 	ExpiresAt time.Time
@@ -87,7 +88,9 @@ func (e *ReuseError) Is(target error) bool { return target == ErrRefreshReused }
 // SessionStore deletes its refresh tokens, and a token whose session is gone
 // or expired is as good as absent.
 type RefreshStore interface {
-	// CreateRefreshToken stores t as its family's current token.
+	// CreateRefreshToken stores t as a current token of its family. It
+	// returns ErrSessionNotFound, storing nothing, if the session t names
+	// is missing or expired.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken atomically retires the current token whose hash is
 	// oldHash (RetiredAt = next.CreatedAt, SuccessorHash = next.Hash) and
@@ -131,8 +134,9 @@ type SigningKey struct {
 
 // KeyStore keeps signing keys.
 type KeyStore interface {
-	// AddKey stores k as the current key and retires every other key
-	// (RetiredAt = k.CreatedAt) in one transaction.
+	// AddKey stores k as the current key and retires the key that was
+	// current (RetiredAt = k.CreatedAt) in one transaction; keys retired
+	// earlier keep their RetiredAt.
 	AddKey(ctx context.Context, k SigningKey) error
 	// SigningKeys returns every stored key, newest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)

@@ -2,19 +2,24 @@
 // counters in memory, for tests, development and single-node servers that may
 // forget everything when they stop.
 //
-// One [Store] implements every store interface of package sesame, and the
-// optional [sesame.SessionCounter], [sesame.Sweeper] and [sesame.Pinger]:
+// One [Store] implements every store interface of package sesame (users,
+// sessions, refresh-token families, the revocation log, signing keys, the
+// audit log and the limiter), and the optional [sesame.SessionCounter],
+// [sesame.Sweeper] and [sesame.Pinger]:
 //
 //	st := memstore.New()
 //	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, ...})
 //
-// Expired sessions and ended limiter windows are invisible at once but stay in
-// memory until [Store.DeleteExpired] removes them; call it periodically.
+// Expired sessions, their refresh tokens and ended limiter windows are
+// invisible at once but stay in memory until [Store.DeleteExpired] removes
+// them; call it periodically. It also drops revocations older than
+// [Store.RevocationRetention].
 //
 // A session costs about 240 bytes of heap with typical fields (a 40-byte user
-// agent) at a million sessions; see BenchmarkSessionLookup. Every method is
-// safe for concurrent use. No method blocks on anything but the store's own
-// locks, so the contexts are not consulted.
+// agent) at a million sessions; see BenchmarkSessionLookup. A refresh token
+// costs some 200 bytes more, and only token sessions have them. Every method
+// is safe for concurrent use. No method blocks on anything but the store's
+// own locks, so the contexts are not consulted.
 package memstore
 
 import (
@@ -33,9 +38,13 @@ var (
 	_ sesame.SessionCounter = (*Store)(nil)
 	_ sesame.Sweeper        = (*Store)(nil)
 	_ sesame.Pinger         = (*Store)(nil)
+	_ sesame.RefreshStore   = (*Store)(nil)
+	_ sesame.RevocationLog  = (*Store)(nil)
+	_ sesame.KeyStore       = (*Store)(nil)
 )
 
-// Store is an in-memory user, session, audit and limiter store. Create it
+// Store is an in-memory store of users, sessions, refresh tokens,
+// revocations, signing keys, audit events and limiter windows. Create it
 // with New; the zero value is not usable.
 type Store struct {
 	// Now is the clock that decides whether a session has expired and when
@@ -43,15 +52,22 @@ type Store struct {
 	// store is used (tests set a fake clock).
 	Now func() time.Time
 
-	users    users
-	sessions sessions
-	audit    audit
-	limiter  limiter
+	// RevocationRetention is how long DeleteExpired keeps a revocation in
+	// the log: at least as long as an access token lives. New sets it to
+	// DefaultRevocationRetention, which it also means when not positive.
+	RevocationRetention time.Duration
+
+	users       users
+	sessions    sessions
+	revocations revocations
+	keys        keys
+	audit       audit
+	limiter     limiter
 }
 
 // New returns an empty store on the wall clock.
 func New() *Store {
-	s := &Store{Now: time.Now}
+	s := &Store{Now: time.Now, RevocationRetention: DefaultRevocationRetention}
 	s.users.init()
 	s.sessions.init()
 	s.limiter.init()
@@ -68,11 +84,21 @@ func (s *Store) now() int64 {
 // Ping reports that the store answers; it always does.
 func (s *Store) Ping(ctx context.Context) error { return nil }
 
-// DeleteExpired removes the expired sessions and the ended limiter windows,
-// and returns how many of both it removed. It takes the session lock in
-// short turns (one index shard at a time), so lookups go on while it runs.
+// DeleteExpired removes the expired sessions with their refresh tokens, and
+// the ended limiter windows, and returns how many of these records it
+// removed. It takes the session lock in short turns (one index shard at a
+// time), so lookups go on while it runs. It also drops the revocations
+// logged more than RevocationRetention ago, without counting them; the
+// expired sessions it removes are not logged as revoked (they had ended).
 func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	now := s.now()
+	retain := s.RevocationRetention
+	if retain <= 0 {
+		retain = DefaultRevocationRetention
+	}
+	if now > math.MinInt64+int64(retain) {
+		s.revocations.prune(now - int64(retain))
+	}
 	return s.sessions.deleteExpired(now) + s.limiter.deleteExpired(now), nil
 }
 

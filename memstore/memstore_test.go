@@ -18,7 +18,7 @@ import (
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
 		st := memstore.New()
-		return storetest.Stores{Users: st, Sessions: st, Audit: st, Limiter: st}
+		return storetest.Stores{Users: st, Sessions: st, Refresh: st, Revocations: st, Keys: st, Audit: st, Limiter: st}
 	})
 }
 

@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -13,11 +14,11 @@ import (
 // rec is one stored session, kept compact because a server may hold
 // millions: 144 bytes, one allocation besides its IP and user agent strings.
 // The session's ID is kept decoded when it has the form sesame.NewID makes
-// (32 lowercase hex digits), else in oddID.
+// (32 lowercase hex digits); other IDs (odd is set) are kept in the
+// sessions' oddIDs map, which costs nothing for the usual sessions.
 type rec struct {
 	hash       [32]byte
 	id         [16]byte
-	oddID      *string
 	user       *userSessions
 	prev, next *rec // in user's list, oldest first
 	ip, ua     string
@@ -25,6 +26,8 @@ type rec struct {
 	lastSeen   int64
 	expires    int64
 	absExpires int64
+	kind       kind
+	odd        bool
 }
 
 func (r *rec) hashKey() []byte { return r.hash[:] }
@@ -32,30 +35,38 @@ func (r *rec) idKey() []byte   { return r.id[:] }
 
 func (r *rec) live(now int64) bool { return now < r.expires }
 
-func (r *rec) sessionID() string {
-	if r.oddID != nil {
-		return *r.oddID
-	}
+// hexID returns the ID of a session that is not odd, hex encoded.
+func (r *rec) hexID() (b [32]byte) {
 	const digits = "0123456789abcdef"
-	var b [32]byte
 	for i, c := range r.id {
 		b[2*i], b[2*i+1] = digits[c>>4], digits[c&0xf]
 	}
-	return string(b[:])
+	return b
 }
 
-func (r *rec) session() sesame.Session {
-	return sesame.Session{
-		ID:                r.sessionID(),
-		SecretHash:        r.hash,
-		UserID:            r.user.id,
-		CreatedAt:         fromNanos(r.created),
-		LastSeenAt:        fromNanos(r.lastSeen),
-		ExpiresAt:         fromNanos(r.expires),
-		AbsoluteExpiresAt: fromNanos(r.absExpires),
-		IP:                r.ip,
-		UserAgent:         r.ua,
+// kind is a session's sesame.Session.Kind in a byte.
+type kind uint8
+
+const (
+	kindCookie kind = iota // also for an empty Kind
+	kindToken
+)
+
+func parseKind(s string) (kind, error) {
+	switch s {
+	case "", sesame.KindCookie:
+		return kindCookie, nil
+	case sesame.KindToken:
+		return kindToken, nil
 	}
+	return 0, fmt.Errorf("memstore: create session: unknown kind %q", s)
+}
+
+func (k kind) String() string {
+	if k == kindToken {
+		return sesame.KindToken
+	}
+	return sesame.KindCookie
 }
 
 // compactID decodes id if it is 32 lowercase hex digits, the form that
@@ -128,20 +139,25 @@ func (u *userSessions) unlink(r *rec) {
 	r.prev, r.next = nil, nil
 }
 
-// sessions is the session part of Store. Reads take mu.RLock.
+// sessions is the session part of Store, and the refresh-token families
+// that belong to sessions. Reads take mu.RLock.
 type sessions struct {
 	mu      sync.RWMutex
 	byHash  index
 	byID    index           // sessions whose ID has the form compactID decodes
 	byOddID map[string]*rec // the others
+	oddIDs  map[*rec]string // and their IDs
 	byUser  map[string]*userSessions
+	refresh refreshTokens
 }
 
 func (ss *sessions) init() {
 	ss.byHash = newIndex((*rec).hashKey)
 	ss.byID = newIndex((*rec).idKey)
 	ss.byOddID = make(map[string]*rec)
+	ss.oddIDs = make(map[*rec]string)
 	ss.byUser = make(map[string]*userSessions)
+	ss.refresh.init()
 }
 
 func (ss *sessions) lookupID(id string) *rec {
@@ -151,12 +167,37 @@ func (ss *sessions) lookupID(id string) *rec {
 	return ss.byOddID[id]
 }
 
-func (ss *sessions) add(r *rec, userID string) {
+func (ss *sessions) sessionID(r *rec) string {
+	if r.odd {
+		return ss.oddIDs[r]
+	}
+	b := r.hexID()
+	return string(b[:])
+}
+
+func (ss *sessions) session(r *rec) sesame.Session {
+	return sesame.Session{
+		ID:                ss.sessionID(r),
+		SecretHash:        r.hash,
+		UserID:            r.user.id,
+		CreatedAt:         fromNanos(r.created),
+		LastSeenAt:        fromNanos(r.lastSeen),
+		ExpiresAt:         fromNanos(r.expires),
+		AbsoluteExpiresAt: fromNanos(r.absExpires),
+		IP:                r.ip,
+		UserAgent:         r.ua,
+		Kind:              r.kind.String(),
+	}
+}
+
+// add indexes r, whose ID is id.
+func (ss *sessions) add(r *rec, id, userID string) {
 	ss.byHash.put(r)
-	if r.oddID == nil {
-		ss.byID.put(r)
+	if r.odd {
+		ss.byOddID[id] = r
+		ss.oddIDs[r] = id
 	} else {
-		ss.byOddID[*r.oddID] = r
+		ss.byID.put(r)
 	}
 	u := ss.byUser[userID]
 	if u == nil {
@@ -166,12 +207,14 @@ func (ss *sessions) add(r *rec, userID string) {
 	u.insert(r)
 }
 
+// remove unindexes r. Its refresh-token family stays: see end.
 func (ss *sessions) remove(r *rec) {
 	ss.byHash.del(r)
-	if r.oddID == nil {
-		ss.byID.del(r)
+	if r.odd {
+		delete(ss.byOddID, ss.oddIDs[r])
+		delete(ss.oddIDs, r)
 	} else {
-		delete(ss.byOddID, *r.oddID)
+		ss.byID.del(r)
 	}
 	u := r.user
 	u.unlink(r)
@@ -180,15 +223,45 @@ func (ss *sessions) remove(r *rec) {
 	}
 }
 
+// end removes r and its refresh-token family, and returns the number of
+// records removed: the session and its tokens.
+func (ss *sessions) end(r *rec) int {
+	n := 1
+	if ss.refresh.families() > 0 { // cookie-only stores never build the ID
+		if r.odd {
+			n += ss.refresh.dropFamily(ss.oddIDs[r])
+		} else {
+			b := r.hexID()
+			n += ss.refresh.dropFamily(string(b[:]))
+		}
+	}
+	ss.remove(r)
+	return n
+}
+
+// liveSession returns the live session with that ID, or nil.
+func (ss *sessions) liveSession(id string, now int64) *rec {
+	if r := ss.lookupID(id); r != nil && r.live(now) {
+		return r
+	}
+	return nil
+}
+
 // errHashInUse is returned by CreateSession for a secret hash that a
 // different live session already has: two sessions sharing one secret is a
 // bug in the caller, and replacing the other session would end it silently.
 var errHashInUse = errors.New("memstore: create session: another session has the same secret hash")
 
-// CreateSession stores sess, replacing any session with the same ID. It
-// fails, and changes nothing, if another live session (with a different ID)
-// has the same SecretHash.
+// CreateSession stores sess, replacing any session with the same ID (whose
+// refresh tokens, if any, then belong to sess). It fails, and changes
+// nothing, if another live session (with a different ID) has the same
+// SecretHash, or if sess.Kind is neither empty, sesame.KindCookie nor
+// sesame.KindToken. An empty Kind is stored as sesame.KindCookie.
 func (s *Store) CreateSession(ctx context.Context, sess sesame.Session) error {
+	k, err := parseKind(sess.Kind)
+	if err != nil {
+		return err
+	}
 	r := &rec{
 		hash:       sess.SecretHash,
 		ip:         strings.Clone(sess.IP), // a request's strings may share a larger buffer
@@ -197,28 +270,30 @@ func (s *Store) CreateSession(ctx context.Context, sess sesame.Session) error {
 		lastSeen:   toNanos(sess.LastSeenAt),
 		expires:    toNanos(sess.ExpiresAt),
 		absExpires: toNanos(sess.AbsoluteExpiresAt),
+		kind:       k,
 	}
-	if id, ok := compactID(sess.ID); ok {
-		r.id = id
+	id := sess.ID
+	if b, ok := compactID(id); ok {
+		r.id = b
 	} else {
-		id := strings.Clone(sess.ID)
-		r.oddID = &id
+		r.odd = true
+		id = strings.Clone(id)
 	}
 	now := s.now()
 	ss := &s.sessions
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	old := ss.lookupID(sess.ID)
+	old := ss.lookupID(id)
 	if other := ss.byHash.get(r.hash[:]); other != nil && other != old {
 		if other.live(now) {
 			return errHashInUse
 		}
-		ss.remove(other)
+		ss.end(other)
 	}
 	if old != nil {
 		ss.remove(old)
 	}
-	ss.add(r, sess.UserID)
+	ss.add(r, id, sess.UserID)
 	return nil
 }
 
@@ -233,7 +308,7 @@ func (s *Store) Session(ctx context.Context, hash [32]byte) (sesame.Session, err
 	if r == nil || !r.live(now) {
 		return sesame.Session{}, sesame.ErrSessionNotFound
 	}
-	return r.session(), nil
+	return ss.session(r), nil
 }
 
 // TouchSession sets the live session's LastSeenAt and ExpiresAt, or returns
@@ -243,21 +318,26 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expiresAt
 	ss := &s.sessions
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	r := ss.lookupID(id)
-	if r == nil || !r.live(now) {
+	r := ss.liveSession(id, now)
+	if r == nil {
 		return sesame.ErrSessionNotFound
 	}
 	r.lastSeen, r.expires = toNanos(lastSeen), toNanos(expiresAt)
 	return nil
 }
 
-// DeleteSession removes the session with that ID, if there is one.
+// DeleteSession removes the session with that ID and its refresh tokens, if
+// there is one, and logs its revocation if it was live.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	now := s.now()
 	ss := &s.sessions
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if r := ss.lookupID(id); r != nil {
-		ss.remove(r)
+		if r.live(now) {
+			s.revocations.add(now, ss.sessionID(r))
+		}
+		ss.end(r)
 	}
 	return nil
 }
@@ -273,7 +353,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]sesame.Sessi
 	if u := ss.byUser[userID]; u != nil {
 		for r := u.head; r != nil; r = r.next {
 			if r.live(now) {
-				list = append(list, r.session())
+				list = append(list, ss.session(r))
 			}
 		}
 	}
@@ -281,8 +361,9 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]sesame.Sessi
 }
 
 // DeleteUserSessions removes every session of the user except exceptID,
-// and returns the IDs of those that were live. Expired ones are removed too
-// but not reported: they had already ended.
+// with their refresh tokens, and returns the IDs of those that were live,
+// whose revocations it logs. Expired ones are removed too but not reported:
+// they had already ended.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, exceptID string) ([]string, error) {
 	now := s.now()
 	ss := &s.sessions
@@ -301,12 +382,13 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, exceptID string)
 		next := r.next
 		if r != except {
 			if r.live(now) {
-				ended = append(ended, r.sessionID())
+				ended = append(ended, ss.sessionID(r))
 			}
-			ss.remove(r)
+			ss.end(r)
 		}
 		r = next
 	}
+	s.revocations.add(now, ended...)
 	return ended, nil
 }
 
@@ -331,6 +413,8 @@ func (s *Store) CountSessions(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// deleteExpired removes the expired sessions and their refresh tokens, and
+// returns how many records (sessions and tokens) it removed.
 func (ss *sessions) deleteExpired(now int64) int {
 	n := 0
 	var expired []*rec
@@ -339,10 +423,9 @@ func (ss *sessions) deleteExpired(now int64) int {
 		ss.mu.Lock()
 		expired = ss.byHash.appendShard(expired[:0], i, isExpired)
 		for _, r := range expired {
-			ss.remove(r)
+			n += ss.end(r)
 		}
 		ss.mu.Unlock()
-		n += len(expired)
 	}
 	clear(expired)
 	return n

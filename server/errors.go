@@ -68,8 +68,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		w.Header().Set("Retry-After", "2")
 		ae = &apiError{http.StatusServiceUnavailable, "unavailable", "a store is unavailable; retry shortly"}
 	}
-	if ae.status == http.StatusUnauthorized && ae.code == "unauthenticated" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="sesame"`)
+	if ae == errInvalidToken || ae == errUnauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sesame", error="invalid_token"`)
 	}
 	writeJSON(w, ae.status, errorBody{Error: ae.code, Description: ae.desc})
 }

@@ -172,6 +172,7 @@ func (s *server) handleListSessions() func(http.ResponseWriter, *http.Request, p
 		IP         string    `json:"ip"`
 		UserAgent  string    `json:"user_agent"`
 		Current    bool      `json:"current"`
+		Kind       string    `json:"kind"` // "cookie" or "token" (a refresh-token family)
 	}
 	type response struct {
 		Sessions []item `json:"sessions"`
@@ -184,16 +185,23 @@ func (s *server) handleListSessions() func(http.ResponseWriter, *http.Request, p
 		}
 		out := response{Sessions: make([]item, 0, len(list))}
 		for _, x := range list {
-			if x.ID == p.session.ID {
+			if x.ID == p.session.ID && p.cookie {
 				x = p.session // carries the use this very request made
 			}
 			out.Sessions = append(out.Sessions, item{
 				ID: x.ID, CreatedAt: x.CreatedAt.UTC(), LastSeenAt: x.LastSeenAt.UTC(), ExpiresAt: x.ExpiresAt.UTC(),
-				IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == p.session.ID,
+				IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == p.session.ID, Kind: kindOf(x),
 			})
 		}
 		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+func kindOf(s sesame.Session) string {
+	if s.Kind == "" {
+		return sesame.KindCookie
+	}
+	return s.Kind
 }
 
 func (s *server) handleRevokeSession() func(http.ResponseWriter, *http.Request, principal) {

@@ -46,6 +46,16 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// TLS marks the server as serving HTTPS (adds HSTS).
 	TLS bool
+
+	// Verifier checks bearer access tokens; without it only cookies
+	// authenticate and the token endpoints answer 503.
+	Verifier sesame.TokenVerifier
+	// JWKS returns the current JSON Web Key Set document.
+	JWKS func() []byte
+	// Issuer is the OIDC issuer URL (also every token's iss); SigningAlg
+	// the one algorithm tokens are signed with.
+	Issuer     string
+	SigningAlg string
 }
 
 // server carries the dependencies the handler makers close over.
@@ -196,12 +206,55 @@ type principal struct {
 	user    sesame.User
 	session sesame.Session
 	cookie  bool
+	claims  *sesame.Claims // for a bearer token
 }
 
-// authenticate finds the request's principal from its session cookie.
-// Unsafe cookie-authenticated requests from another origin are refused
-// with 403 csrf before the store is asked.
+// errInvalidToken is a bearer token that does not verify.
+var errInvalidToken = &apiError{http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked"}
+
+// bearerToken returns the access token from the Authorization header, the
+// only place one is ever read from.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return "", false
+	}
+	t := strings.TrimSpace(h[7:])
+	return t, t != ""
+}
+
+// authenticate finds the request's principal: from a bearer access token
+// if the request carries an Authorization header, else from its session
+// cookie. Unsafe cookie-authenticated requests from another origin are
+// refused with 403 csrf before the store is asked.
 func (s *server) authenticate(r *http.Request) (principal, error) {
+	if r.Header.Get("Authorization") != "" {
+		return s.authenticateBearer(r)
+	}
+	return s.authenticateCookie(r)
+}
+
+// authenticateBearer verifies the access token: signature, claims and the
+// revocation set, with no store round trip.
+func (s *server) authenticateBearer(r *http.Request) (principal, error) {
+	tok, ok := bearerToken(r)
+	if !ok || s.Verifier == nil {
+		return principal{}, errInvalidToken
+	}
+	c, err := s.Verifier.Verify(r.Context(), tok)
+	if errors.Is(err, sesame.ErrInvalidToken) {
+		return principal{}, errInvalidToken
+	} else if err != nil {
+		return principal{}, err
+	}
+	return principal{
+		user:    sesame.User{ID: c.Subject, Email: c.Email, Roles: c.Roles},
+		session: sesame.Session{ID: c.SessionID, UserID: c.Subject, Kind: sesame.KindToken},
+		claims:  &c,
+	}, nil
+}
+
+func (s *server) authenticateCookie(r *http.Request) (principal, error) {
 	secret, ok := sessionCookie(r)
 	if !ok {
 		return principal{}, errUnauthenticated
@@ -220,6 +273,18 @@ func (s *server) authenticate(r *http.Request) (principal, error) {
 func (s *server) authed(h func(w http.ResponseWriter, r *http.Request, p principal)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+// cookieAuthed wraps a handler that needs a session cookie.
+func (s *server) cookieAuthed(h func(w http.ResponseWriter, r *http.Request, p principal)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticateCookie(r)
 		if err != nil {
 			s.fail(w, r, err)
 			return

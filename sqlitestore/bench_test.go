@@ -43,6 +43,7 @@ func (db *benchDB) grow(b *testing.B, n int) {
 	start := time.Now()
 	now := time.Now().UnixMilli()
 	if _, err := db.raw.Exec(`INSERT INTO sessions
+		(id, secret_hash, user_id, created_at, last_seen_at, expires_at, absolute_expires_at, ip, user_agent)
 		WITH RECURSIVE c(i) AS (SELECT ?1 UNION ALL SELECT i+1 FROM c WHERE i < ?2)
 		SELECT lower(hex(randomblob(16))), randomblob(32), 'user-' || (i % 50000),
 			?3, ?3, ?3 + 3600000, ?3 + 86400000, '192.0.2.' || (i % 250),

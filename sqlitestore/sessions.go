@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,12 +11,22 @@ import (
 	"github.com/sesameauth/sesame"
 )
 
-// CreateSession stores sess, replacing any session with the same ID.
+// CreateSession stores sess, replacing any session with the same ID (whose
+// refresh tokens, if any, then belong to sess). An empty Kind is stored as
+// sesame.KindCookie; a Kind that is not one of sesame's is an error.
 func (s *Store) CreateSession(ctx context.Context, sess sesame.Session) error {
+	kind := sess.Kind
+	switch kind {
+	case "":
+		kind = sesame.KindCookie
+	case sesame.KindCookie, sesame.KindToken:
+	default:
+		return fmt.Errorf("sqlitestore: create session: unknown kind %q", kind)
+	}
 	_, err := s.stmts.createSession.ExecContext(ctx,
 		sess.ID, sess.SecretHash[:], sess.UserID,
 		toMS(sess.CreatedAt), toMS(sess.LastSeenAt), toMS(sess.ExpiresAt), toMS(sess.AbsoluteExpiresAt),
-		sess.IP, sess.UserAgent)
+		sess.IP, sess.UserAgent, kind)
 	if err != nil {
 		return translate("create session", err)
 	}
@@ -59,12 +70,36 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expiresAt
 	return nil
 }
 
-// DeleteSession ends the session with that ID, if there is one.
+// DeleteSession ends the session with that ID, if there is one: it deletes
+// the session and its refresh tokens, and logs its revocation if it was
+// live, in one transaction.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	if _, err := s.stmts.deleteSession.ExecContext(ctx, id); err != nil {
+	if err := s.deleteSession(ctx, id); err != nil {
 		return translate("delete session", err)
 	}
 	return nil
+}
+
+func (s *Store) deleteSession(ctx context.Context, id string) error {
+	now := s.nowMS()
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, step := range []struct {
+		stmt *sql.Stmt
+		args []any
+	}{
+		{s.stmts.logRevocation, []any{id, now}},
+		{s.stmts.deleteSessionTokens, []any{id}},
+		{s.stmts.deleteSession, []any{id}},
+	} {
+		if _, err := tx.StmtContext(ctx, step.stmt).ExecContext(ctx, step.args...); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // UserSessions returns the live sessions of the user, oldest first.
@@ -89,8 +124,9 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]sesame.Sessi
 }
 
 // DeleteUserSessions ends every live session of the user except exceptID,
-// and returns their IDs, oldest first. Expired sessions are left to
-// DeleteExpired.
+// and returns their IDs, oldest first. With them go their refresh tokens,
+// and their revocations are logged, in one transaction. Expired sessions are
+// left to DeleteExpired.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, exceptID string) ([]string, error) {
 	ids, err := s.deleteUserSessions(ctx, userID, exceptID)
 	if err != nil {
@@ -125,9 +161,19 @@ func (s *Store) deleteUserSessions(ctx context.Context, userID, exceptID string)
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?1 AND id <> ?2 AND expires_at > ?3`,
-		userID, exceptID, now); err != nil {
-		return nil, err
+	if len(ids) == 0 {
+		return ids, nil
+	}
+	for _, q := range []string{
+		`INSERT INTO revocations (session_id, at) SELECT id, ?3 FROM sessions
+			WHERE user_id = ?1 AND id <> ?2 AND expires_at > ?3 ORDER BY created_at, rowid`,
+		`DELETE FROM refresh_tokens WHERE session_id IN
+			(SELECT id FROM sessions WHERE user_id = ?1 AND id <> ?2 AND expires_at > ?3)`,
+		`DELETE FROM sessions WHERE user_id = ?1 AND id <> ?2 AND expires_at > ?3`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, userID, exceptID, now); err != nil {
+			return nil, err
+		}
 	}
 	return ids, tx.Commit()
 }
@@ -142,17 +188,38 @@ func (s *Store) CountSessions(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// sweepBatch is how many expired sessions DeleteExpired removes per
-// statement, each its own short write transaction.
+// sweepBatch is how many expired sessions (or refresh tokens) DeleteExpired
+// removes per statement, each batch its own short write transaction.
 const sweepBatch = 5000
 
 // DeleteExpired removes the sessions whose ExpiresAt is not after the
-// store's clock and returns how many it removed.
+// store's clock, with their refresh tokens, and the refresh tokens past
+// their own ExpiresAt, and returns how many of these records it removed.
+// It also drops the revocations logged more than RevocationRetention ago,
+// without counting them; the expired sessions it removes are not logged as
+// revoked (they had ended).
 func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	now := s.nowMS()
+	retain := s.RevocationRetention
+	if retain <= 0 {
+		retain = DefaultRevocationRetention
+	}
+	if _, err := s.stmts.pruneRevocations.ExecContext(ctx, now-retain.Milliseconds()); err != nil {
+		return 0, translate("delete expired", err)
+	}
 	total := 0
 	for {
-		res, err := s.stmts.deleteExpired.ExecContext(ctx, now, sweepBatch)
+		n, more, err := s.deleteExpiredSessions(ctx, now)
+		total += n
+		if err != nil {
+			return total, translate("delete expired", err)
+		}
+		if !more {
+			break
+		}
+	}
+	for {
+		res, err := s.stmts.deleteExpiredTokens.ExecContext(ctx, now, sweepBatch)
 		if err != nil {
 			return total, translate("delete expired", err)
 		}
@@ -167,6 +234,53 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	}
 }
 
+// deleteExpiredSessions removes one batch of expired sessions and their
+// refresh tokens in one transaction. It returns how many records it removed
+// and whether there may be more sessions to remove.
+func (s *Store) deleteExpiredSessions(ctx context.Context, now int64) (n int, more bool, err error) {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.StmtContext(ctx, s.stmts.deleteExpired).QueryContext(ctx, now, sweepBatch)
+	if err != nil {
+		return 0, false, err
+	}
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, false, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, false, err
+	}
+	if len(ids) == 0 {
+		return 0, false, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return 0, false, err
+	}
+	res, err := tx.StmtContext(ctx, s.stmts.deleteTokensOf).ExecContext(ctx, string(list))
+	if err != nil {
+		return 0, false, err
+	}
+	tokens, err := res.RowsAffected()
+	if err != nil {
+		return 0, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, false, err
+	}
+	return len(ids) + int(tokens), len(ids) == sweepBatch, nil
+}
+
 func scanSession(row scanner) (sesame.Session, error) {
 	var (
 		sess                                  sesame.Session
@@ -174,7 +288,7 @@ func scanSession(row scanner) (sesame.Session, error) {
 		created, lastSeen, expires, absExpire int64
 	)
 	if err := row.Scan(&sess.ID, &hash, &sess.UserID, &created, &lastSeen, &expires, &absExpire,
-		&sess.IP, &sess.UserAgent); err != nil {
+		&sess.IP, &sess.UserAgent, &sess.Kind); err != nil {
 		return sesame.Session{}, err
 	}
 	if len(hash) != len(sess.SecretHash) {

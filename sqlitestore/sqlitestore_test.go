@@ -346,6 +346,7 @@ func TestExpiry(t *testing.T) {
 	// Many expired sessions, more than one sweep batch.
 	db := raw(t, path)
 	if _, err := db.Exec(`INSERT INTO sessions
+		(id, secret_hash, user_id, created_at, last_seen_at, expires_at, absolute_expires_at, ip, user_agent)
 		WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 12000)
 		SELECT 'x' || i, randomblob(32), 'u2', 0, 0, ?1, ?1, '', '' FROM c`, t0.UnixMilli()); err != nil {
 		t.Fatal(err)

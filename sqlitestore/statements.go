@@ -20,6 +20,9 @@ type statements struct {
 	countSessions *sql.Stmt
 	events        *sql.Stmt
 	userEvents    *sql.Stmt
+	refreshToken  *sql.Stmt
+	revocations   *sql.Stmt
+	signingKeys   *sql.Stmt
 
 	// writer
 	createUser    *sql.Stmt
@@ -30,13 +33,36 @@ type statements struct {
 	deleteExpired *sql.Stmt
 	recordEvent   *sql.Stmt
 
+	// writer, for a session's end: used inside transactions
+	logRevocation       *sql.Stmt
+	deleteSessionTokens *sql.Stmt
+	deleteTokensOf      *sql.Stmt
+	deleteExpiredTokens *sql.Stmt
+	pruneRevocations    *sql.Stmt
+
+	// writer: refresh tokens and keys
+	createRefreshToken *sql.Stmt
+	rotationCandidate  *sql.Stmt
+	retireToken        *sql.Stmt
+	insertToken        *sql.Stmt
+	retireKeys         *sql.Stmt
+	insertKey          *sql.Stmt
+	deleteRetiredKeys  *sql.Stmt
+
 	all []*sql.Stmt
 }
 
 const (
 	userColumns    = `id, email, roles, password_hash, created_at`
-	sessionColumns = `id, secret_hash, user_id, created_at, last_seen_at, expires_at, absolute_expires_at, ip, user_agent`
+	sessionColumns = `id, secret_hash, user_id, created_at, last_seen_at, expires_at, absolute_expires_at, ip, user_agent, kind`
 	eventColumns   = `time, type, user_id, ip, user_agent, session_id`
+	tokenColumns   = `r.hash, r.session_id, s.user_id, r.created_at, r.expires_at, r.retired_at, r.successor_hash`
+	keyColumns     = `id, alg, public, private_sealed, created_at, retired_at`
+
+	// liveToken selects the refresh token r whose hash is ?1 and which,
+	// with its session s, is live at ?2 (the clock in unix ms).
+	liveToken = ` FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+		WHERE r.hash = ?1 AND r.expires_at > ?2 AND s.expires_at > ?2`
 )
 
 func (st *statements) prepare(ctx context.Context, writer, reader *sql.DB) error {
@@ -57,21 +83,47 @@ func (st *statements) prepare(ctx context.Context, writer, reader *sql.DB) error
 		{reader, &st.events, `SELECT ` + eventColumns + ` FROM audit_events ORDER BY id DESC LIMIT ?`},
 		{reader, &st.userEvents, `SELECT ` + eventColumns + ` FROM audit_events
 			WHERE user_id = ? ORDER BY id DESC LIMIT ?`},
+		{reader, &st.refreshToken, `SELECT ` + tokenColumns + liveToken},
+		{reader, &st.revocations, `SELECT seq, session_id, at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`},
+		{reader, &st.signingKeys, `SELECT ` + keyColumns + ` FROM signing_keys ORDER BY created_at DESC, rowid DESC`},
 
 		{writer, &st.createUser, `INSERT INTO users (` + userColumns + `) VALUES (?, ?, ?, ?, ?)`},
 		{writer, &st.setPassword, `UPDATE users SET password_hash = ? WHERE id = ?`},
 		// REPLACE: a session with the same id is overwritten, old secret
 		// hash included.
 		{writer, &st.createSession, `INSERT OR REPLACE INTO sessions (` + sessionColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{writer, &st.touchSession, `UPDATE sessions SET last_seen_at = ?1, expires_at = ?2
 			WHERE id = ?3 AND expires_at > ?4`},
 		{writer, &st.deleteSession, `DELETE FROM sessions WHERE id = ?`},
 		// In batches, so that a large sweep does not hold the write lock
 		// against the other process for long.
 		{writer, &st.deleteExpired, `DELETE FROM sessions WHERE rowid IN
-			(SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?2)`},
+			(SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?2) RETURNING id`},
 		{writer, &st.recordEvent, `INSERT INTO audit_events (` + eventColumns + `) VALUES (?, ?, ?, ?, ?, ?)`},
+
+		// ?2 is the clock: only a live session is logged as revoked.
+		{writer, &st.logRevocation, `INSERT INTO revocations (session_id, at)
+			SELECT id, ?2 FROM sessions WHERE id = ?1 AND expires_at > ?2`},
+		{writer, &st.deleteSessionTokens, `DELETE FROM refresh_tokens WHERE session_id = ?`},
+		// ?1 is a JSON array of session IDs.
+		{writer, &st.deleteTokensOf, `DELETE FROM refresh_tokens WHERE session_id IN (SELECT value FROM json_each(?1))`},
+		{writer, &st.deleteExpiredTokens, `DELETE FROM refresh_tokens WHERE hash IN
+			(SELECT hash FROM refresh_tokens WHERE expires_at <= ?1 LIMIT ?2)`},
+		{writer, &st.pruneRevocations, `DELETE FROM revocations WHERE at < ?`},
+
+		// Only while its live session exists: ?5 is the clock.
+		{writer, &st.createRefreshToken, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at)
+			SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?2 AND expires_at > ?5)`},
+		// The token, and whether its successor (if any) is current.
+		{writer, &st.rotationCandidate, `SELECT ` + tokenColumns + `,
+			(SELECT n.retired_at IS NULL FROM refresh_tokens n WHERE n.hash = r.successor_hash)` + liveToken},
+		{writer, &st.retireToken, `UPDATE refresh_tokens SET retired_at = ?2, successor_hash = ?3
+			WHERE hash = ?1 AND retired_at IS NULL`},
+		{writer, &st.insertToken, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)`},
+		{writer, &st.retireKeys, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`},
+		{writer, &st.insertKey, `INSERT INTO signing_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, NULL)`},
+		{writer, &st.deleteRetiredKeys, `DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?`},
 	} {
 		stmt, err := p.db.PrepareContext(ctx, p.query)
 		if err != nil {

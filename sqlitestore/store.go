@@ -1,6 +1,6 @@
-// Package sqlitestore is Sesame's embedded default store: users, sessions and
-// the audit log in one SQLite file, through the pure-Go driver
-// modernc.org/sqlite (no cgo).
+// Package sqlitestore is Sesame's embedded default store: users, sessions,
+// refresh-token families, the revocation log, signing keys and the audit log
+// in one SQLite file, through the pure-Go driver modernc.org/sqlite (no cgo).
 //
 //	st, err := sqlitestore.Open(ctx, "sesame-data/sesame.db")
 //	if err != nil { ... }
@@ -9,6 +9,7 @@
 //		Limiter: memstore.New(), Hasher: ...})
 //
 // One [Store] implements [sesame.UserStore], [sesame.SessionStore],
+// [sesame.RefreshStore], [sesame.RevocationLog], [sesame.KeyStore],
 // [sesame.AuditLog], [sesame.Pinger], [sesame.SessionCounter] and
 // [sesame.Sweeper]. It does not implement [sesame.Limiter]: throttling
 // counters are short-lived and stay in memory on the single node that the
@@ -50,6 +51,9 @@ var (
 	_ sesame.Pinger         = (*Store)(nil)
 	_ sesame.SessionCounter = (*Store)(nil)
 	_ sesame.Sweeper        = (*Store)(nil)
+	_ sesame.RefreshStore   = (*Store)(nil)
+	_ sesame.RevocationLog  = (*Store)(nil)
+	_ sesame.KeyStore       = (*Store)(nil)
 )
 
 // busyTimeout is how long a connection waits for a lock held by another
@@ -57,12 +61,22 @@ var (
 // The driver sets it before every other pragma of the DSN.
 const busyTimeout = "_pragma=busy_timeout(5000)"
 
-// Store is a SQLite database holding users, sessions and audit events. Its
-// methods are safe for concurrent use.
+// DefaultRevocationRetention is how long a revocation stays in the log when
+// Store.RevocationRetention is not set.
+const DefaultRevocationRetention = 24 * time.Hour
+
+// Store is a SQLite database holding users, sessions, refresh tokens, the
+// revocation log, signing keys and audit events. Its methods are safe for
+// concurrent use.
 type Store struct {
 	// Now is the clock that decides whether a session has expired. Open
 	// sets it to time.Now; tests replace it before using the store.
 	Now func() time.Time
+
+	// RevocationRetention is how long DeleteExpired keeps a revocation in
+	// the log: at least as long as an access token lives. Open sets it to
+	// DefaultRevocationRetention, which it also means when not positive.
+	RevocationRetention time.Duration
 
 	writer *sql.DB // one connection: SQLite has one writer at a time anyway
 	reader *sql.DB // query_only pool; WAL readers do not block the writer
@@ -92,7 +106,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	f.Close()
 
-	s := &Store{Now: time.Now}
+	s := &Store{Now: time.Now, RevocationRetention: DefaultRevocationRetention}
 	// The writer's DSN switches the file to WAL (a no-op once it is) and
 	// makes every transaction BEGIN IMMEDIATE, so a read-then-write
 	// transaction never fails on a lock upgrade in the middle.
@@ -109,7 +123,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.writer.SetMaxIdleConns(1)
 	s.writer.SetConnMaxLifetime(0)
 	s.writer.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, s.writer); err != nil {
+	if err := migrateRetrying(ctx, s.writer); err != nil {
 		s.writer.Close()
 		return nil, translate("open", err)
 	}
@@ -133,6 +147,26 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, translate("open", err)
 	}
 	return s, nil
+}
+
+// migrateRetrying runs migrate, and runs it again for up to the busy
+// timeout while it fails with SQLITE_BUSY. Two processes opening a fresh file
+// at once both switch it to WAL, and then SQLite may answer SQLITE_BUSY at
+// once instead of waiting (TestConcurrentOpen saw it in some 5% of runs).
+func migrateRetrying(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := migrate(ctx, db)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // dsn returns a file: URI for path carrying the driver's parameters. The

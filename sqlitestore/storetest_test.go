@@ -12,6 +12,6 @@ import (
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
 		st := open(t, filepath.Join(t.TempDir(), "sesame.db"))
-		return storetest.Stores{Users: st, Sessions: st, Audit: st}
+		return storetest.Stores{Users: st, Sessions: st, Refresh: st, Revocations: st, Keys: st, Audit: st}
 	})
 }

@@ -17,6 +17,7 @@ import (
 // store on every call.
 func RunSessions(t *testing.T, newStore func(t *testing.T) sesame.SessionStore) {
 	t.Run("Found", func(t *testing.T) { testFound(t, newStore(t)) })
+	t.Run("Kind", func(t *testing.T) { testKind(t, newStore(t)) })
 	t.Run("Missing", func(t *testing.T) { testMissing(t, newStore(t)) })
 	t.Run("Expired", func(t *testing.T) { testExpired(t, newStore(t)) })
 	t.Run("Overwrite", func(t *testing.T) { testOverwrite(t, newStore(t)) })
@@ -107,6 +108,13 @@ func sessionDiff(got, want sesame.Session) string {
 	if got.UserAgent != want.UserAgent {
 		d = append(d, fmt.Sprintf("UserAgent %q, want %q", got.UserAgent, want.UserAgent))
 	}
+	wantKind := want.Kind
+	if wantKind == "" {
+		wantKind = sesame.KindCookie
+	}
+	if got.Kind != wantKind {
+		d = append(d, fmt.Sprintf("Kind %q, want %q", got.Kind, wantKind))
+	}
 	return strings.Join(d, "; ")
 }
 
@@ -192,6 +200,34 @@ func testFound(t *testing.T, st sesame.SessionStore) {
 		t.Run(c.name, func(t *testing.T) { checkFound(t, st, all[i]) })
 	}
 	checkUserSessions(t, st, userID, all...)
+}
+
+func testKind(t *testing.T, st sesame.SessionStore) {
+	userID := sesame.NewID()
+	base := time.Now().Add(-time.Minute)
+	var all []sesame.Session
+	for i, kind := range []string{"", sesame.KindCookie, sesame.KindToken} {
+		s := liveSession(userID, base.Add(time.Duration(i)*time.Second))
+		s.Kind = kind
+		mustCreateSession(t, st, s)
+		all = append(all, s)
+	}
+	for _, s := range all {
+		checkFound(t, st, s) // an empty Kind reads as KindCookie
+	}
+	checkUserSessions(t, st, userID, all...)
+
+	// Touching and replacing keep the kind, or change it.
+	if err := st.TouchSession(ctx(t), all[2].ID, time.Now(), time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatalf("TouchSession: %v", err)
+	}
+	got, err := st.Session(ctx(t), all[2].SecretHash)
+	if err != nil || got.Kind != sesame.KindToken {
+		t.Errorf("Session after TouchSession: Kind %q, %v; want %q", got.Kind, err, sesame.KindToken)
+	}
+	all[1].Kind = sesame.KindToken
+	mustCreateSession(t, st, all[1])
+	checkFound(t, st, all[1])
 }
 
 func testMissing(t *testing.T, st sesame.SessionStore) {

@@ -5,14 +5,16 @@
 //	func TestStore(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) storetest.Stores {
 //			st := memstore.New()
-//			return storetest.Stores{Users: st, Sessions: st, Audit: st, Limiter: st}
+//			return storetest.Stores{Users: st, Sessions: st, Refresh: st,
+//				Revocations: st, Keys: st, Audit: st, Limiter: st}
 //		})
 //	}
 //
 // A backend that keeps only some of the records leaves the other fields nil,
-// or runs one part alone with RunUsers, RunSessions, RunAudit or RunLimiter.
-// The optional interfaces (sesame.Pinger, sesame.SessionCounter,
-// sesame.Sweeper) are tested when a store implements them.
+// or runs one part alone with RunUsers, RunSessions, RunRefresh,
+// RunRevocations, RunKeys, RunAudit or RunLimiter. The optional interfaces
+// (sesame.Pinger, sesame.SessionCounter, sesame.Sweeper) are tested when a
+// store implements them.
 //
 // What the suite assumes beyond the comments in package sesame:
 //
@@ -26,7 +28,15 @@
 //     session is then as good as absent), and IP and UserAgent are any valid
 //     UTF-8 of up to 512 bytes.
 //   - A store that implements sesame.Sweeper keeps expired records until
-//     DeleteExpired, and its count includes each of them.
+//     DeleteExpired, and its count includes each of them (the suite does
+//     not count the refresh tokens that go with a session).
+//   - A session's Kind is stored; an empty Kind is read back as
+//     sesame.KindCookie.
+//   - CreateRefreshToken returns sesame.ErrSessionNotFound, storing
+//     nothing, when the token's session is gone or expired; a session
+//     created again under the same ID does not bring back the family that
+//     ended with the old one.
+//   - A revocation just logged survives DeleteExpired.
 //   - A limiter may count time in whole seconds.
 //
 // The suite sleeps once, about two seconds, to see a limiter window end.
@@ -46,14 +56,21 @@ import (
 type Stores struct {
 	Users    sesame.UserStore
 	Sessions sesame.SessionStore
-	Audit    sesame.AuditLog
-	Limiter  sesame.Limiter
+	// Refresh and Revocations are tested with Sessions, which must be the
+	// same backend: its sessions own the families, and its deletions fill
+	// the log.
+	Refresh     sesame.RefreshStore
+	Revocations sesame.RevocationLog
+	Keys        sesame.KeyStore
+	Audit       sesame.AuditLog
+	Limiter     sesame.Limiter
 }
 
 // Run runs the suite of every store newStores provides, each as a subtest
-// (Users, Sessions, Audit, Limiter, Ping). newStores must return fresh, empty
-// stores on every call and release them with t.Cleanup; it is called once per
-// test, and once more by Run itself to see which stores the backend has.
+// (Users, Sessions, Refresh, Revocations, Keys, Audit, Limiter, Ping).
+// newStores must return fresh, empty stores on every call and release them
+// with t.Cleanup; it is called once per test, and once more by Run itself to
+// see which stores the backend has.
 func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 	probe := newStores(t)
 	sub := func(name string, present bool, run func(t *testing.T)) {
@@ -70,6 +87,21 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 	sub("Sessions", probe.Sessions != nil, func(t *testing.T) {
 		RunSessions(t, func(t *testing.T) sesame.SessionStore { return newStores(t).Sessions })
 	})
+	sub("Refresh", probe.Refresh != nil && probe.Sessions != nil, func(t *testing.T) {
+		RunRefresh(t, func(t *testing.T) (sesame.SessionStore, sesame.RefreshStore) {
+			st := newStores(t)
+			return st.Sessions, st.Refresh
+		})
+	})
+	sub("Revocations", probe.Revocations != nil && probe.Sessions != nil, func(t *testing.T) {
+		RunRevocations(t, func(t *testing.T) (sesame.SessionStore, sesame.RevocationLog) {
+			st := newStores(t)
+			return st.Sessions, st.Revocations
+		})
+	})
+	sub("Keys", probe.Keys != nil, func(t *testing.T) {
+		RunKeys(t, func(t *testing.T) sesame.KeyStore { return newStores(t).Keys })
+	})
 	sub("Audit", probe.Audit != nil, func(t *testing.T) {
 		RunAudit(t, func(t *testing.T) sesame.AuditLog { return newStores(t).Audit })
 	})
@@ -79,7 +111,7 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 	t.Run("Ping", func(t *testing.T) {
 		st := newStores(t)
 		pinged := false
-		for _, s := range []any{st.Users, st.Sessions, st.Audit, st.Limiter} {
+		for _, s := range []any{st.Users, st.Sessions, st.Refresh, st.Revocations, st.Keys, st.Audit, st.Limiter} {
 			if p, ok := s.(sesame.Pinger); ok {
 				pinged = true
 				if err := p.Ping(t.Context()); err != nil {

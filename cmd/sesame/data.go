@@ -23,7 +23,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // dataCommand parses a data command's flags (the store flags plus extra)
 // and opens the stores.
-func dataCommand(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*stores, error) {
+func dataCommand(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet), dataDir ...*string) (*stores, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var sf storeFlags
@@ -33,6 +33,9 @@ func dataCommand(ctx context.Context, name string, args []string, getenv func(st
 	}
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return nil, err
+	}
+	for _, d := range dataDir {
+		*d = sf.dataDir
 	}
 	return sf.open(ctx)
 }

@@ -66,6 +66,9 @@ type stores struct {
 	sessions sesame.SessionStore
 	audit    sesame.AuditLog
 	limiter  sesame.Limiter
+	refresh  sesame.RefreshStore
+	keys     sesame.KeyStore
+	revlog   sesame.RevocationLog
 	pingers  []sesame.Pinger
 	sweepers []sesame.Sweeper
 	closers  []io.Closer
@@ -125,7 +128,7 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 		if err != nil {
 			return nil, err
 		}
-		st.users, st.audit = s, s
+		st.users, st.audit, st.keys = s, s, s
 	case "postgres", "postgresql":
 		return nil, usagef("--db: PostgreSQL is not supported by this build yet; use sqlite:PATH")
 	default:
@@ -150,6 +153,14 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 		return nil, usagef("--session-store: %s is not supported by this build yet; use memory or sqlite:PATH", scheme)
 	default:
 		return nil, usagef("--session-store: want memory or sqlite:PATH, got %q", redact(ss))
+	}
+	// Refresh families and the revocation log live with the sessions.
+	var ok bool
+	if st.refresh, ok = st.sessions.(sesame.RefreshStore); !ok {
+		return nil, fmt.Errorf("--session-store: %s keeps no refresh tokens", redact(ss))
+	}
+	if st.revlog, ok = st.sessions.(sesame.RevocationLog); !ok {
+		return nil, fmt.Errorf("--session-store: %s keeps no revocation log", redact(ss))
 	}
 	// Login throttling counters live in memory on a single node.
 	lim := memstore.New()

@@ -25,7 +25,10 @@ Commands:
                             create a user; the password is read from stdin
   user list                 one user a line
   sessions list --email E   that user's live sessions
-  sessions revoke --email E end all of that user's sessions
+  sessions revoke --email E end all of that user's sessions and refresh tokens
+  keys rotate [--signing-alg A]
+                            make a new signing key current (running servers
+                            sign with it within 10 seconds)
   version                   print the version
 
 Every command that touches data takes --data-dir, --db and --session-store
@@ -66,6 +69,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return sessionsRevoke(ctx, r, getenv, stdout, stderr)
 		default:
 			return usagef("sessions: want \"list\" or \"revoke\", got %q", s)
+		}
+	case "keys":
+		switch s, r := sub(); s {
+		case "rotate":
+			return keysRotate(ctx, r, getenv, stdout, stderr)
+		default:
+			return usagef("keys: want \"rotate\", got %q", s)
 		}
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "sesame", versionString())

@@ -21,6 +21,7 @@ import (
 	"github.com/sesameauth/sesame"
 	"github.com/sesameauth/sesame/password"
 	"github.com/sesameauth/sesame/server"
+	"github.com/sesameauth/sesame/token"
 )
 
 // serveConfig is every flag of "sesame serve".
@@ -203,6 +204,46 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 	}()
 
+	issuer := c.issuer
+	if issuer == "" {
+		issuer = defaultIssuer(ln.Addr(), c.tlsCert != "")
+	}
+	audience := c.audience
+	if audience == "" {
+		audience = issuer
+	}
+	master, err := masterKey(c.dataDir, getenv)
+	if err != nil {
+		return err
+	}
+	succKey, err := successorKey(master)
+	if err != nil {
+		return err
+	}
+	// A retired key stays published as long as a token it signed may live:
+	// the access-token TTL, the leeway, and the time other nodes may still
+	// sign with it before they notice the rotation.
+	retain := c.accessTTL + c.tokenLeeway + 2*keyPollInterval
+	keySet, err := loadKeySet(ctx, st.keys, master, c.signingAlg, retain, true, log)
+	if err != nil {
+		return fmt.Errorf("signing keys (--db): %w", err)
+	}
+	keys := token.NewKeys(keySet)
+	// Revoked sessions are remembered until their last access token has
+	// expired; an answer older than a few seconds is no answer (503).
+	revs := sesame.NewRevocationSet(st.revlog, c.accessTTL+c.tokenLeeway+time.Minute, 5*time.Second, nil)
+	// A revocation made by another process (the CLI, another node) counts
+	// within 10 ms of any bearer request after it.
+	revs.Fresh = 10 * time.Millisecond
+	if err := revs.Sync(ctx); err != nil {
+		return fmt.Errorf("--session-store: reading revocations: %w", err)
+	}
+	verifier, err := token.NewVerifier(keys, issuer, audience,
+		token.WithLeeway(c.tokenLeeway), token.WithRevocation(revs.Revoked), token.WithCache(16384))
+	if err != nil {
+		return err
+	}
+
 	var hopts []password.Option
 	if c.hashConcurrency > 0 {
 		hopts = append(hopts, password.Concurrency(c.hashConcurrency))
@@ -213,6 +254,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		IdleTimeout: c.idleTimeout, AbsoluteTimeout: c.absoluteTimeout,
 		AccountMaxFailures: c.accountFailures, AccountWindow: c.accountWindow,
 		AddressMaxFailures: c.addressFailures, AddressWindow: c.addressWindow,
+		Refresh: st.refresh, Verifier: verifier, Revocations: revs,
+		Tokens: &token.Issuer{Keys: keys, Issuer: issuer, Audience: []string{audience}, TTL: c.accessTTL},
+		Issuer: issuer, Audience: audience, AccessTokenTTL: c.accessTTL, RefreshTokenTTL: c.refreshTTL,
+		RefreshReuseGrace: c.refreshReuseGrace, SuccessorKey: succKey,
 		Logger: log,
 	})
 	reg := prometheus.NewRegistry()
@@ -221,6 +266,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Auth: auth, Users: st.users, Sessions: st.sessions, Audit: st.audit, Hasher: hasher,
 		Logger: log, Registry: reg, Ready: st.pingers, Registration: c.registration,
 		AllowedOrigins: origins, TrustedProxies: proxies, TLS: c.tlsCert != "",
+		Verifier: verifier, JWKS: func() []byte { return keys.Load().JWKS() },
+		Issuer: issuer, SigningAlg: c.signingAlg,
 	})
 	if err != nil {
 		return usagef("--allowed-origins: %v", err)
@@ -244,6 +291,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go sweep(sweepCtx, log, st.sweepers, time.Minute)
+	go pollKeys(sweepCtx, st.keys, keys, master, c.signingAlg, retain, log)
+	go revs.Run(sweepCtx, 100*time.Millisecond, func(err error) { log.Warn("syncing revocations", "err", err) })
 
 	errc := make(chan error, 1)
 	go func() {
@@ -254,6 +303,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 	}()
 	log.Info("sesame listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "version", versionString(),
+		"issuer", issuer, "signing_alg", c.signingAlg, "kid", keySet.Current().ID,
 		"db", redact(c.db), "session_store", redact(c.sessionStore), "data_dir", c.dataDir, "registration", c.registration)
 
 	select {
@@ -273,6 +323,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// defaultIssuer is http(s):// + the address listened on; an unspecified
+// host (":8080", "0.0.0.0:8080") becomes localhost.
+func defaultIssuer(a net.Addr, tls bool) string {
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return scheme + a.String()
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // sweep asks the stores to forget what has expired, every interval.

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/token"
+)
+
+// keyPollInterval is how often a server re-reads the signing keys, so a
+// key made by "sesame keys rotate" (or another node) signs within 10 s.
+const keyPollInterval = 5 * time.Second
+
+// masterKey loads the key that seals signing keys at rest: from
+// SESAME_MASTER_KEY (base64 of 32 bytes) if set, else from master.key in
+// the data directory, created on first use with mode 0600.
+func masterKey(dataDir string, getenv func(string) string) ([]byte, error) {
+	k, err := token.LoadMasterKey(filepath.Join(dataDir, "master.key"), getenv("SESAME_MASTER_KEY"))
+	if err != nil {
+		return nil, fmt.Errorf("master key (--data-dir or SESAME_MASTER_KEY): %w", err)
+	}
+	return k, nil
+}
+
+// successorKey derives the key that chains refresh tokens from the master
+// key, so every node that shares the master key agrees on successors.
+func successorKey(master []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, master, nil, "sesame refresh-token successor v1", 32)
+}
+
+// loadKeySet reads the stored keys and builds the set for alg, making and
+// storing a first key for alg if there is none.
+func loadKeySet(ctx context.Context, ks sesame.KeyStore, master []byte, alg string, retain time.Duration, startup bool, log *slog.Logger) (*token.KeySet, error) {
+	keys, err := ks.SigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set, err := token.NewKeySet(keys, master, alg, time.Now(), retain)
+	// No key for alg, or (at start-up, when --signing-alg may have been
+	// switched back) only one that a rotation retired: make a fresh one.
+	if errors.Is(err, token.ErrNoSigningKey) || (err == nil && startup && !set.Current().RetiredAt.IsZero()) {
+		k, err := newSigningKey(ctx, ks, master, alg)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("made a signing key", "kid", k.ID, "alg", alg)
+		if keys, err = ks.SigningKeys(ctx); err != nil {
+			return nil, err
+		}
+		return token.NewKeySet(keys, master, alg, time.Now(), retain)
+	}
+	return set, err
+}
+
+// newSigningKey generates a key for alg, seals it and stores it as the
+// current key.
+func newSigningKey(ctx context.Context, ks sesame.KeyStore, master []byte, alg string) (sesame.SigningKey, error) {
+	priv, k, err := token.GenerateKey(alg, time.Now().UTC().Truncate(time.Millisecond))
+	if err != nil {
+		return k, err
+	}
+	if k, err = token.SealKey(master, k, priv); err != nil {
+		return k, err
+	}
+	return k, ks.AddKey(ctx, k)
+}
+
+// pollKeys re-reads the keys every interval and installs the new set, and
+// prunes keys no token can still need.
+func pollKeys(ctx context.Context, ks sesame.KeyStore, holder *token.Keys, master []byte, alg string, retain time.Duration, log *slog.Logger) {
+	t := time.NewTicker(keyPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		set, err := loadKeySet(ctx, ks, master, alg, retain, false, log)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("reloading signing keys", "err", err)
+			}
+			continue
+		}
+		if old := holder.Load(); old.Current().ID != set.Current().ID {
+			log.Info("signing with a new key", "kid", set.Current().ID, "previous", old.Current().ID)
+		}
+		holder.Store(set)
+		if _, err := ks.DeleteKeysRetiredBefore(ctx, time.Now().Add(-retain)); err != nil && ctx.Err() == nil {
+			log.Warn("pruning signing keys", "err", err)
+		}
+	}
+}
+
+// keysRotate is "sesame keys rotate": a new current key for the algorithm
+// of the current one (or --signing-alg).
+func keysRotate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var alg string
+	var dataDir string
+	st, err := dataCommand(ctx, "keys rotate", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&alg, "signing-alg", "", "algorithm of the new key: EdDSA, ES256 or RS256 (default: that of the current key, else EdDSA)")
+	}, &dataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch alg {
+	case "", "EdDSA", "ES256", "RS256":
+	default:
+		return usagef("keys rotate: --signing-alg: want EdDSA, ES256 or RS256, got %q", alg)
+	}
+	master, err := masterKey(dataDir, getenv)
+	if err != nil {
+		return err
+	}
+	if alg == "" {
+		alg = "EdDSA"
+		keys, err := st.keys.SigningKeys(ctx)
+		if err != nil {
+			return fmt.Errorf("keys rotate: %w", err)
+		}
+		for _, k := range keys {
+			if k.RetiredAt.IsZero() {
+				alg = k.Alg
+				break
+			}
+		}
+	}
+	k, err := newSigningKey(ctx, st.keys, master, alg)
+	if err != nil {
+		return fmt.Errorf("keys rotate: %w", err)
+	}
+	fmt.Fprintf(stdout, "new signing key %s (%s); running servers sign with it within %s\n", k.ID, k.Alg, 2*keyPollInterval)
+	return nil
+}

@@ -1,0 +1,217 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/sesameauth/sesame"
+)
+
+// tokenRequest is the union of the token endpoint's parameters (RFC 6749
+// §4.3 and §6), from a form or a JSON body.
+type tokenRequest struct {
+	GrantType    string `json:"grant_type"`
+	Username     string `json:"username"`
+	Password     string `json:"password"`
+	RefreshToken string `json:"refresh_token"`
+	Scope        string `json:"scope"`
+	ClientID     string `json:"client_id"`
+	Token        string `json:"token"`
+	TokenHint    string `json:"token_type_hint"`
+}
+
+// oauthError is an RFC 6749 §5.2 error: 400 unless said otherwise.
+func oauthError(code, desc string) error {
+	return &apiError{status: http.StatusBadRequest, code: code, desc: desc}
+}
+
+// decodeTokenRequest reads a form (RFC 6749) or JSON body. Parameters are
+// read from the body only, never the query string, and none may repeat.
+func decodeTokenRequest(r *http.Request) (tokenRequest, error) {
+	if isJSON(r) {
+		in, err := decodeJSON[tokenRequest](r)
+		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.status == http.StatusBadRequest {
+				return in, oauthError("invalid_request", ae.desc)
+			}
+		}
+		return in, err
+	}
+	ct := r.Header.Get("Content-Type")
+	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/x-www-form-urlencoded") {
+		return tokenRequest{}, oauthError("invalid_request", "Content-Type must be application/x-www-form-urlencoded or application/json")
+	}
+	b, err := readBody(r)
+	if err != nil {
+		return tokenRequest{}, err
+	}
+	vals, err := url.ParseQuery(string(b))
+	if err != nil {
+		return tokenRequest{}, oauthError("invalid_request", "the form body is malformed")
+	}
+	var in tokenRequest
+	fields := map[string]*string{
+		"grant_type": &in.GrantType, "username": &in.Username, "password": &in.Password,
+		"refresh_token": &in.RefreshToken, "scope": &in.Scope, "client_id": &in.ClientID,
+		"token": &in.Token, "token_type_hint": &in.TokenHint,
+	}
+	for k, v := range vals {
+		if len(v) > 1 {
+			return tokenRequest{}, oauthError("invalid_request", "parameter "+truncate(k, 64)+" is repeated")
+		}
+		if p, ok := fields[k]; ok {
+			*p = v[0]
+		}
+	}
+	return in, nil
+}
+
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// handleToken is the OAuth 2.0 token endpoint: the password and
+// refresh_token grants.
+func (s *server) handleToken() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		in, err := decodeTokenRequest(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		c := s.clientOf(r)
+		var t sesame.Tokens
+		switch in.GrantType {
+		case "password":
+			if in.Username == "" || in.Password == "" {
+				s.fail(w, r, oauthError("invalid_request", "username and password are required"))
+				return
+			}
+			t, err = s.Auth.IssueTokens(r.Context(), in.Username, in.Password, c)
+			s.countLogin(err)
+		case "refresh_token":
+			if in.RefreshToken == "" {
+				s.fail(w, r, oauthError("invalid_request", "refresh_token is required"))
+				return
+			}
+			t, err = s.Auth.Refresh(r.Context(), in.RefreshToken, c)
+		case "":
+			s.fail(w, r, oauthError("invalid_request", "grant_type is required"))
+			return
+		default:
+			s.fail(w, r, oauthError("unsupported_grant_type", "grant_type must be password or refresh_token"))
+			return
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, sesame.ErrInvalidCredentials):
+			s.fail(w, r, oauthError("invalid_grant", "the credentials are wrong"))
+			return
+		case errors.Is(err, sesame.ErrInvalidGrant), errors.Is(err, sesame.ErrRefreshReused):
+			s.fail(w, r, oauthError("invalid_grant", "the refresh token is invalid, expired or revoked"))
+			return
+		default:
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: t.ExpiresIn, RefreshToken: t.RefreshToken})
+	})
+}
+
+// handleRevokeToken is RFC 7009 revocation: 200 whatever the token was.
+func (s *server) handleRevokeToken() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		in, err := decodeTokenRequest(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if in.Token == "" {
+			s.fail(w, r, oauthError("invalid_request", "token is required"))
+			return
+		}
+		if err := s.Auth.RevokeToken(r.Context(), in.Token, s.clientOf(r)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte("{}\n"))
+	})
+}
+
+func (s *server) handleUserinfo() func(http.ResponseWriter, *http.Request, principal) {
+	type response struct {
+		Sub   string   `json:"sub"`
+		Email string   `json:"email"`
+		Roles []string `json:"roles"`
+		Auth  string   `json:"auth"`
+		SID   string   `json:"sid,omitempty"`
+	}
+	return func(w http.ResponseWriter, r *http.Request, p principal) {
+		w.Header().Set("Cache-Control", "no-store")
+		auth := "session"
+		if p.claims != nil {
+			auth = "token"
+		}
+		roles := p.user.Roles
+		if roles == nil {
+			roles = []string{}
+		}
+		writeJSON(w, http.StatusOK, response{Sub: p.user.ID, Email: p.user.Email, Roles: roles, Auth: auth, SID: p.session.ID})
+	}
+}
+
+func (s *server) handleJWKS() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.JWKS == nil {
+			s.fail(w, r, sesame.ErrUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		// Short: a rotated key must reach verifiers quickly, and they
+		// refetch on an unknown kid anyway.
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.Write(s.JWKS())
+	})
+}
+
+func (s *server) handleDiscovery() http.Handler {
+	type doc struct {
+		Issuer                 string   `json:"issuer"`
+		JWKSURI                string   `json:"jwks_uri"`
+		TokenEndpoint          string   `json:"token_endpoint"`
+		UserinfoEndpoint       string   `json:"userinfo_endpoint"`
+		RevocationEndpoint     string   `json:"revocation_endpoint"`
+		IDTokenAlgs            []string `json:"id_token_signing_alg_values_supported"`
+		GrantTypes             []string `json:"grant_types_supported"`
+		ResponseTypes          []string `json:"response_types_supported"`
+		SubjectTypes           []string `json:"subject_types_supported"`
+		TokenAuthMethods       []string `json:"token_endpoint_auth_methods_supported"`
+		RevocationAuthMethods  []string `json:"revocation_endpoint_auth_methods_supported"`
+		ClaimsSupported        []string `json:"claims_supported"`
+		AccessTokenSigningAlgs []string `json:"access_token_signing_alg_values_supported"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		iss := strings.TrimRight(s.Issuer, "/")
+		algs := []string{s.SigningAlg}
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		writeJSON(w, http.StatusOK, doc{
+			Issuer: s.Issuer, JWKSURI: iss + "/.well-known/jwks.json", TokenEndpoint: iss + "/v1/token",
+			UserinfoEndpoint: iss + "/v1/userinfo", RevocationEndpoint: iss + "/v1/token/revoke",
+			IDTokenAlgs: algs, AccessTokenSigningAlgs: algs,
+			GrantTypes: []string{"password", "refresh_token"}, ResponseTypes: []string{"token"},
+			SubjectTypes: []string{"public"}, TokenAuthMethods: []string{"none"}, RevocationAuthMethods: []string{"none"},
+			ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "email", "roles"},
+		})
+	})
+}

@@ -1,0 +1,262 @@
+package token
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/sesameauth/sesame"
+)
+
+// MaxTokenBytes is the longest token Verify parses. Sesame's tokens are
+// well under 2 KiB even with RS256 and many roles.
+const MaxTokenBytes = 8 << 10
+
+// Leeway bounds: the default clock skew tolerated for exp, nbf and iat, and
+// the most a Verifier accepts.
+const (
+	DefaultLeeway = 5 * time.Second
+	MaxLeeway     = 60 * time.Second
+)
+
+// Verifier checks access tokens that an Issuer over the same keys made. It
+// accepts exactly one shape: a JWS compact JWT of three canonical base64url
+// segments, signed with the KeySet's algorithm by a key of the KeySet named
+// by kid, with the header members alg, kid and typ ("at+jwt") and no
+// others, and the claims iss (exact), aud (containing the audience), sub,
+// sid, jti, exp, nbf and iat, checked against the clock with the leeway.
+// A Verifier is safe for concurrent use.
+type Verifier struct {
+	keys     *Keys
+	alg      string
+	issuer   string
+	audience string
+	parser   *jwt.Parser
+
+	leeway  time.Duration
+	now     func() time.Time
+	revoked func(sid string) (bool, error)
+	cacheN  int
+	cache   *cache
+}
+
+// VerifyOption configures a Verifier; see NewVerifier.
+type VerifyOption func(*Verifier)
+
+// WithLeeway sets the clock skew tolerated when checking exp, nbf and iat:
+// a token is accepted until exp + d, and from nbf - d and iat - d. The
+// default is DefaultLeeway; NewVerifier refuses d < 0 or d > MaxLeeway.
+func WithLeeway(d time.Duration) VerifyOption {
+	return func(v *Verifier) { v.leeway = d }
+}
+
+// WithNow sets the clock. The default is time.Now.
+func WithNow(now func() time.Time) VerifyOption {
+	return func(v *Verifier) { v.now = now }
+}
+
+// WithRevocation sets the check that refuses tokens of ended sessions. It
+// is called on every Verify of an otherwise valid token, cached or not,
+// with the token's sid. If it reports the session revoked, Verify returns
+// an error wrapping sesame.ErrInvalidToken. If it returns an error, Verify
+// returns an error wrapping sesame.ErrUnavailable and that error, and not
+// sesame.ErrInvalidToken: the token may be fine, but nothing is
+// authenticated while the revocation state is unknown. The check must be
+// fast (an in-memory set): it runs on every request.
+func WithRevocation(revoked func(sid string) (revoked bool, err error)) VerifyOption {
+	return func(v *Verifier) { v.revoked = revoked }
+}
+
+// WithCache keeps up to n verified tokens, keyed by the SHA-256 of the
+// whole token string, so that presenting the same token again skips the
+// parsing and the signature check (a hit costs about 2 µs, some 30 times
+// less than an EdDSA verification). A cached token is accepted only until its exp + leeway, only
+// while its kid is still in the KeySet, and only after the revocation check,
+// which still runs on every Verify. When the cache is full a few entries
+// are sampled and the expired ones, or else one of them, are evicted. n = 0,
+// the default, disables the cache.
+func WithCache(n int) VerifyOption {
+	return func(v *Verifier) { v.cacheN = n }
+}
+
+// NewVerifier returns a Verifier for tokens signed with keys' algorithm
+// (the algorithm of the KeySet it holds now) whose iss is issuer and whose
+// aud contains audience. It returns an error for an empty issuer or
+// audience, a leeway out of range, a negative cache size or a nil function
+// option.
+func NewVerifier(keys *Keys, issuer string, audience string, opts ...VerifyOption) (*Verifier, error) {
+	if keys == nil || keys.Load() == nil {
+		return nil, errors.New("token: NewVerifier: no keys")
+	}
+	if issuer == "" || audience == "" {
+		return nil, errors.New("token: NewVerifier: empty issuer or audience")
+	}
+	v := &Verifier{
+		keys:     keys,
+		alg:      keys.Load().Alg(),
+		issuer:   issuer,
+		audience: audience,
+		leeway:   DefaultLeeway,
+		now:      time.Now,
+	}
+	for _, opt := range opts {
+		opt(v)
+	}
+	switch {
+	case v.leeway < 0 || v.leeway > MaxLeeway:
+		return nil, fmt.Errorf("token: NewVerifier: leeway %v out of range [0, %v]", v.leeway, MaxLeeway)
+	case v.now == nil:
+		return nil, errors.New("token: NewVerifier: WithNow(nil)")
+	case v.cacheN < 0:
+		return nil, fmt.Errorf("token: NewVerifier: cache size %d < 0", v.cacheN)
+	}
+	if v.cacheN > 0 {
+		v.cache = newCache(v.cacheN)
+	}
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{v.alg}),
+		jwt.WithStrictDecoding(),
+		jwt.WithLeeway(v.leeway),
+		jwt.WithTimeFunc(v.now),
+		jwt.WithIssuer(issuer),
+		jwt.WithAudience(audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithNotBeforeRequired(),
+		jwt.WithIssuedAt(),
+	)
+	return v, nil
+}
+
+// Verify checks token and returns its claims. Every error wraps
+// sesame.ErrInvalidToken except when the revocation check fails (see
+// WithRevocation). Verify does no I/O of its own: its cost is one signature
+// verification plus a few microseconds, or, for a cached token, a SHA-256
+// and the revocation check. ctx is not used by the built-in checks.
+func (v *Verifier) Verify(ctx context.Context, token string) (sesame.Claims, error) {
+	if err := wellFormed(token); err != nil {
+		return sesame.Claims{}, invalid(err)
+	}
+	ks := v.keys.Load()
+
+	var key [32]byte
+	var now time.Time
+	var claims sesame.Claims
+	hit := false
+	if v.cache != nil {
+		key = sha256.Sum256([]byte(token))
+		now = v.now()
+		var kid string
+		claims, kid, hit = v.cache.get(key, now)
+		if hit {
+			_, hit = ks.publicKey(kid)
+		}
+	}
+	if !hit {
+		var w wireClaims
+		var kid string
+		_, err := v.parser.ParseWithClaims(token, &w, func(t *jwt.Token) (any, error) {
+			pub, id, err := v.keyFor(ks, t)
+			kid = id
+			return pub, err
+		})
+		if err != nil {
+			return sesame.Claims{}, invalid(err)
+		}
+		claims = w.claims()
+		if v.cache != nil {
+			from, until := v.validity(claims)
+			v.cache.put(key, cacheEntry{claims: claims, kid: kid, from: from, until: until}, now)
+		}
+	}
+
+	if v.revoked != nil {
+		revoked, err := v.revoked(claims.SessionID)
+		if err != nil {
+			return sesame.Claims{}, fmt.Errorf("token: revocation check: %w: %w", sesame.ErrUnavailable, err)
+		}
+		if revoked {
+			return sesame.Claims{}, invalid(errors.New("session revoked"))
+		}
+	}
+	return claims, nil
+}
+
+func invalid(err error) error {
+	return fmt.Errorf("%w: %w", sesame.ErrInvalidToken, err)
+}
+
+// validity returns the span in which the claims are accepted, as the
+// parser's checks define it: from max(nbf, iat) - leeway (inclusive) until
+// exp + leeway (exclusive).
+func (v *Verifier) validity(c sesame.Claims) (from, until time.Time) {
+	from = c.NotBefore
+	if c.IssuedAt.After(from) {
+		from = c.IssuedAt
+	}
+	return from.Add(-v.leeway), c.ExpiresAt.Add(v.leeway)
+}
+
+// allowedHeader is every header member Sesame's tokens have. Anything
+// else is refused rather than ignored: jku, jwk, x5u and x5c would name a
+// key, crit and b64 would change how the token is read, and no token of
+// ours carries them, so a token that does is not ours.
+var allowedHeader = map[string]bool{"alg": true, "kid": true, "typ": true}
+
+// keyFor is the keyfunc: golang-jwt has already checked that alg is v.alg.
+// It checks the rest of the header and returns the key named by kid, only
+// ever from ks.
+func (v *Verifier) keyFor(ks *KeySet, t *jwt.Token) (crypto.PublicKey, string, error) {
+	for name := range t.Header {
+		if !allowedHeader[name] {
+			return nil, "", errors.New("header member not accepted")
+		}
+	}
+	typ, _ := t.Header["typ"].(string)
+	if !strings.EqualFold(typ, TypeAccessToken) && !strings.EqualFold(typ, "application/"+TypeAccessToken) {
+		return nil, "", errors.New(`typ is not "at+jwt"`)
+	}
+	if ks.alg != v.alg {
+		return nil, "", errors.New("key set is for another algorithm")
+	}
+	kid, _ := t.Header["kid"].(string)
+	pub, ok := ks.publicKey(kid)
+	if !ok {
+		return nil, "", errors.New("unknown kid")
+	}
+	return pub, kid, nil
+}
+
+// wellFormed checks what golang-jwt does not: the length, and that the
+// token is exactly three segments of base64url characters. The standard
+// library's base64 decoder skips CR and LF even in strict mode, so without
+// this check a signature segment with a line break in it would verify.
+// Padding is refused here too; golang-jwt's strict decoding then refuses
+// non-zero trailing bits, so each segment has one spelling only.
+func wellFormed(token string) error {
+	if len(token) > MaxTokenBytes {
+		return fmt.Errorf("token longer than %d bytes", MaxTokenBytes)
+	}
+	dots := 0
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		switch {
+		case c == '.':
+			dots++
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return errors.New("token is not base64url")
+		}
+	}
+	switch dots {
+	case 2:
+		return nil
+	case 4:
+		return errors.New("encrypted tokens (JWE) are not accepted")
+	}
+	return errors.New("token is not three segments")
+}
