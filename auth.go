@@ -23,8 +23,9 @@ type Config struct {
 	// AbsoluteTimeout ends a session this long after login (default 12h).
 	AbsoluteTimeout time.Duration
 	// TouchInterval is how stale a session's LastSeenAt may get before a
-	// request writes it back (default 1s): uses within the interval cost
-	// no write, and the idle timeout stays correct to the interval.
+	// request writes it back (default 1s, or IdleTimeout/64 if that is
+	// shorter): uses within the interval cost no write, and the idle
+	// timeout stays correct to the interval.
 	TouchInterval time.Duration
 
 	// AccountMaxFailures is how many login attempts one account may have
@@ -81,9 +82,8 @@ type Client struct {
 type Authenticator struct {
 	cfg Config
 
-	dummyOnce sync.Once
+	dummyMu   sync.Mutex
 	dummyHash string
-	dummyErr  error
 }
 
 // New returns an Authenticator over cfg, with defaults filled in.
@@ -95,7 +95,9 @@ func New(cfg Config) *Authenticator {
 	}
 	def(&cfg.IdleTimeout, 30*time.Minute)
 	def(&cfg.AbsoluteTimeout, 12*time.Hour)
-	def(&cfg.TouchInterval, time.Second)
+	// Coalescing uses into one write a second costs the idle timeout up to
+	// a second of accuracy; for short idle timeouts, write more often.
+	def(&cfg.TouchInterval, min(time.Second, cfg.IdleTimeout/64))
 	def(&cfg.AccountWindow, 5*time.Minute)
 	def(&cfg.AddressWindow, time.Minute)
 	def(&cfg.AccessTokenTTL, 10*time.Minute)
@@ -323,14 +325,25 @@ func (a *Authenticator) forgive(ctx context.Context, keys ...string) {
 	}
 }
 
+// dummy returns the hash that unknown emails are verified against, made
+// on first use with the Hasher's parameters. Concurrent first callers may
+// each make one; the first stored wins. A failure (ErrBusy) is returned and
+// the next caller tries again.
 func (a *Authenticator) dummy(ctx context.Context) (string, error) {
-	a.dummyOnce.Do(func() {
-		a.dummyHash, a.dummyErr = a.cfg.Hasher.Hash(ctx, "sesame dummy password for unknown accounts")
-	})
-	if a.dummyErr != nil {
-		err := a.dummyErr
-		a.dummyOnce = sync.Once{} // try again next time (e.g. it was ErrBusy)
+	a.dummyMu.Lock()
+	h := a.dummyHash
+	a.dummyMu.Unlock()
+	if h != "" {
+		return h, nil
+	}
+	h, err := a.cfg.Hasher.Hash(ctx, "sesame dummy password for unknown accounts")
+	if err != nil {
 		return "", err
+	}
+	a.dummyMu.Lock()
+	defer a.dummyMu.Unlock()
+	if a.dummyHash == "" {
+		a.dummyHash = h
 	}
 	return a.dummyHash, nil
 }

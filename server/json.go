@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -133,6 +135,9 @@ func checkJSONShape(b []byte) error {
 			top := &stack[len(stack)-1]
 			if top.isObject && top.wantKey {
 				if k, ok := tok.(string); ok {
+					// encoding/json matches field names case-insensitively
+					// ("EMAIL" fills Email), so keys that fold alike repeat.
+					k = foldKey(k)
 					if _, dup := top.keys[k]; dup {
 						return badRequest("request body repeats the key %q", truncate(k, 64))
 					}
@@ -160,6 +165,19 @@ func checkJSONShape(b []byte) error {
 		return badRequest("request body is empty")
 	}
 	return nil
+}
+
+// foldKey maps every rune to the smallest rune of its Unicode simple case
+// folding orbit: two keys fold alike exactly when bytes.EqualFold (what
+// encoding/json uses to match field names) says they are equal.
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		return m
+	}, s)
 }
 
 func truncate(s string, n int) string {

@@ -97,9 +97,34 @@ func observe(log *slog.Logger, m *metrics, tls bool, next http.Handler) http.Han
 				log.DebugContext(r.Context(), "request", "method", r.Method, "route", route, "status", rec.status, "duration", time.Since(start))
 			}
 		}()
+		if headerBytes(r) > maxHeaderBytes {
+			writeJSON(rec, http.StatusRequestHeaderFieldsTooLarge, errorBody{Error: "invalid_request", Description: "request headers are larger than 64 KiB"})
+			return
+		}
 		r.Body = http.MaxBytesReader(rec, r.Body, maxBodyBytes)
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// maxHeaderBytes caps the request headers a handler sees. The
+// http.Server's own MaxHeaderBytes is set higher (MaxHeaderBytesHard) so
+// that a request between the two gets this JSON 431 rather than
+// net/http's plain-text one.
+const (
+	maxHeaderBytes     = 64 << 10
+	MaxHeaderBytesHard = 1 << 20
+)
+
+// headerBytes approximates the size of the request line and headers as
+// sent.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // origins decides cross-origin questions: which origins may make
