@@ -28,6 +28,12 @@ type Config struct {
 	// timeout stays correct to the interval.
 	TouchInterval time.Duration
 
+	// UserCacheTTL is how long Authenticate may reuse a user record (email,
+	// roles) it read, instead of asking the UserStore on every request
+	// (default 1s; negative: never reuse). The session itself is read
+	// from the SessionStore every time, so revocation is never delayed.
+	UserCacheTTL time.Duration
+
 	// AccountMaxFailures is how many login attempts one account may have
 	// in AccountWindow before it is throttled (defaults 5 and 5m). A
 	// successful login clears the count.
@@ -84,6 +90,43 @@ type Authenticator struct {
 
 	dummyMu   sync.Mutex
 	dummyHash string
+
+	users userCache
+}
+
+// userCache keeps recently read users for UserCacheTTL, bounded in size.
+type userCache struct {
+	mu sync.Mutex
+	m  map[string]cachedUser
+}
+
+type cachedUser struct {
+	u     User
+	until time.Time
+}
+
+// maxCachedUsers bounds the user cache; when full it is emptied (a cheap,
+// rare reset rather than LRU bookkeeping on every request).
+const maxCachedUsers = 10000
+
+func (c *userCache) get(id string, now time.Time) (User, bool) {
+	c.mu.Lock()
+	e, ok := c.m[id]
+	c.mu.Unlock()
+	if !ok || !now.Before(e.until) {
+		return User{}, false
+	}
+	return e.u, true
+}
+
+func (c *userCache) put(u User, until time.Time) {
+	u.PasswordHash = "" // never kept outside the store
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedUsers {
+		c.m = make(map[string]cachedUser)
+	}
+	c.m[u.ID] = cachedUser{u: u, until: until}
+	c.mu.Unlock()
 }
 
 // New returns an Authenticator over cfg, with defaults filled in.
@@ -101,6 +144,9 @@ func New(cfg Config) *Authenticator {
 	def(&cfg.AccountWindow, 5*time.Minute)
 	def(&cfg.AddressWindow, time.Minute)
 	def(&cfg.AccessTokenTTL, 10*time.Minute)
+	if cfg.UserCacheTTL == 0 {
+		cfg.UserCacheTTL = time.Second
+	}
 	def(&cfg.RefreshTokenTTL, 720*time.Hour)
 	if cfg.AccountMaxFailures <= 0 {
 		cfg.AccountMaxFailures = 5
@@ -373,11 +419,19 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Sessio
 	if s.Kind == KindToken || !s.Live(now) || !now.Before(s.LastSeenAt.Add(a.cfg.IdleTimeout)) || !now.Before(s.AbsoluteExpiresAt) {
 		return Session{}, User{}, ErrSessionNotFound
 	}
-	u, err := a.cfg.Users.UserByID(ctx, s.UserID)
-	if errors.Is(err, ErrUserNotFound) {
-		return Session{}, User{}, ErrSessionNotFound
-	} else if err != nil {
-		return Session{}, User{}, err
+	u, cached := a.users.get(s.UserID, now)
+	if !cached {
+		var err error
+		u, err = a.cfg.Users.UserByID(ctx, s.UserID)
+		if errors.Is(err, ErrUserNotFound) {
+			return Session{}, User{}, ErrSessionNotFound
+		} else if err != nil {
+			return Session{}, User{}, err
+		}
+		if a.cfg.UserCacheTTL > 0 {
+			a.users.put(u, now.Add(a.cfg.UserCacheTTL))
+			u.PasswordHash = ""
+		}
 	}
 	if now.Sub(s.LastSeenAt) >= a.cfg.TouchInterval {
 		now = now.UTC().Truncate(time.Millisecond)

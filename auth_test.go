@@ -241,3 +241,49 @@ func TestWeakHashUpgradedAtLogin(t *testing.T) {
 		t.Fatal("upgraded hash still weaker than the hasher's parameters")
 	}
 }
+
+// countingUsers counts UserByID reads.
+type countingUsers struct {
+	*memstore.Store
+	reads atomic.Int64
+}
+
+func (c *countingUsers) UserByID(ctx context.Context, id string) (sesame.User, error) {
+	c.reads.Add(1)
+	return c.Store.UserByID(ctx, id)
+}
+
+func TestUserCacheSparesReadsNotRevocation(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	st := memstore.New()
+	st.Now = clk.Now
+	users := &countingUsers{Store: st}
+	a := sesame.New(sesame.Config{Users: users, Sessions: st, Audit: st, Limiter: st,
+		Hasher: password.NewHasher(password.Fast), Now: clk.Now})
+	a.Register(ctx, "a@x.test", "password one", nil)
+	l, err := a.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := users.reads.Load()
+	for range 50 {
+		_, u, err := a.Authenticate(ctx, l.Secret)
+		if err != nil || u.Email != "a@x.test" || u.PasswordHash != "" {
+			t.Fatalf("authenticate: %+v %v", u, err)
+		}
+	}
+	if n := users.reads.Load() - before; n != 1 {
+		t.Fatalf("user reads within the cache TTL = %d, want 1", n)
+	}
+	clk.Add(2 * time.Second)
+	a.Authenticate(ctx, l.Secret)
+	if n := users.reads.Load() - before; n != 2 {
+		t.Fatalf("user reads after the cache TTL = %d, want 2", n)
+	}
+	// A cached user does not keep a revoked session alive.
+	a.Logout(ctx, l.Secret, sesame.Client{})
+	if _, _, err := a.Authenticate(ctx, l.Secret); !errors.Is(err, sesame.ErrSessionNotFound) {
+		t.Fatalf("after logout: %v", err)
+	}
+}

@@ -63,6 +63,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.Is(err, sesame.ErrBusy):
 		w.Header().Set("Retry-After", "1")
 		ae = &apiError{http.StatusServiceUnavailable, "unavailable", "the server is busy; retry shortly"}
+	case r.Context().Err() != nil && errors.Is(err, r.Context().Err()):
+		// The client went away; nobody reads this answer.
+		log.DebugContext(r.Context(), "client gone", "method", r.Method, "path", r.URL.Path)
+		ae = &apiError{http.StatusServiceUnavailable, "unavailable", "request cancelled"}
 	default:
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "2")
