@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,18 +23,21 @@ type RevocationSet struct {
 	maxStale time.Duration
 	now      func() time.Time
 
-	// Fresh, if set, is the most a verdict may lag the log: Revoked syncs
-	// first (one caller at a time, the others wait for its result) when
-	// the last sync is older. It closes the gap between a revocation made
-	// by another process and the next poll, at the cost of one small store
-	// query per Fresh interval under load.
-	Fresh time.Duration
+	// SyncOnRead makes Revoked consult the log before every verdict on a
+	// session it does not already know is revoked, so a revocation that
+	// another process (the CLI, another node on the same store) committed
+	// before the request arrived is always seen. Concurrent readers share
+	// one query: each waits for a read of the log that began after it
+	// arrived, so under load one query serves a whole batch of requests.
+	SyncOnRead bool
 
-	syncMu   sync.Mutex // one Sync at a time
-	mu       sync.RWMutex
-	until    map[string]time.Time
-	lastSeq  int64
-	syncedAt time.Time
+	started   atomic.Int64 // syncs begun
+	completed int64        // the last sync that succeeded, under syncMu
+	syncMu    sync.Mutex   // one Sync at a time
+	mu        sync.RWMutex
+	until     map[string]time.Time
+	lastSeq   int64
+	syncedAt  time.Time
 }
 
 // NewRevocationSet returns a set fed by log (which may be nil for a set fed
@@ -66,19 +70,17 @@ func (r *RevocationSet) Revoked(sessionID string) (bool, error) {
 	if revoked {
 		return true, nil // known revoked: refuse whatever the store says
 	}
-	if r.log != nil && r.Fresh > 0 && r.now().Sub(synced) > r.Fresh {
+	if r.log != nil && r.SyncOnRead {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := r.syncIfOlder(ctx, synced)
+		err := r.syncAfter(ctx, r.started.Load())
 		cancel()
-		if err == nil {
-			r.mu.RLock()
-			_, revoked = r.until[sessionID]
-			synced = r.syncedAt
-			r.mu.RUnlock()
-			if revoked {
-				return true, nil
-			}
+		if err != nil {
+			return false, fmt.Errorf("reading revocations: %w: %w", ErrUnavailable, err)
 		}
+		r.mu.RLock()
+		_, revoked = r.until[sessionID]
+		r.mu.RUnlock()
+		return revoked, nil
 	}
 	if r.log != nil && r.maxStale > 0 && r.now().Sub(synced) > r.maxStale {
 		return false, fmt.Errorf("revocation set last synced %s ago: %w", r.now().Sub(synced).Round(time.Millisecond), ErrUnavailable)
@@ -93,14 +95,12 @@ func (r *RevocationSet) Len() int {
 	return len(r.until)
 }
 
-// syncIfOlder syncs unless another caller already synced since seen.
-func (r *RevocationSet) syncIfOlder(ctx context.Context, seen time.Time) error {
+// syncAfter makes sure a sync that began after the caller's arrival (when
+// begun syncs numbered seen) has succeeded, running one if none has.
+func (r *RevocationSet) syncAfter(ctx context.Context, seen int64) error {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
-	r.mu.RLock()
-	done := r.syncedAt.After(seen)
-	r.mu.RUnlock()
-	if done {
+	if r.completed > seen {
 		return nil
 	}
 	return r.sync(ctx)
@@ -117,6 +117,7 @@ func (r *RevocationSet) Sync(ctx context.Context) error {
 }
 
 func (r *RevocationSet) sync(ctx context.Context) error {
+	n := r.started.Add(1)
 	for {
 		r.mu.RLock()
 		after := r.lastSeq
@@ -143,6 +144,7 @@ func (r *RevocationSet) sync(ctx context.Context) error {
 		}
 		r.mu.Unlock()
 		if len(list) < page {
+			r.completed = n
 			return nil
 		}
 	}

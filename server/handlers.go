@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/httpauth"
 )
 
 type userJSON struct {
@@ -61,12 +62,12 @@ func (s *server) handleRegister() http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.Registration == "closed" {
-			p, err := s.authenticate(r)
-			if err != nil && !errors.Is(err, errUnauthenticated) && !errors.Is(err, sesame.ErrSessionNotFound) {
+			p, err := s.auth.Authenticate(r)
+			if err != nil && !errors.Is(err, httpauth.ErrNoCredentials) && !errors.Is(err, sesame.ErrSessionNotFound) {
 				s.fail(w, r, err)
 				return
 			}
-			if err != nil || !p.user.HasRole(sesame.RoleAdmin) {
+			if err != nil || !p.HasRole(sesame.RoleAdmin) {
 				s.fail(w, r, errRegClosed)
 				return
 			}
@@ -133,10 +134,11 @@ func (s *server) countLogin(err error) {
 	s.metrics.logins.WithLabelValues(outcome).Inc()
 }
 
-func (s *server) handleSession() func(http.ResponseWriter, *http.Request, principal) {
-	return func(w http.ResponseWriter, r *http.Request, p principal) {
-		writeJSON(w, http.StatusOK, toSessionResponse(p.user, p.session))
-	}
+func (s *server) handleSession() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := caller(r)
+		writeJSON(w, http.StatusOK, toSessionResponse(p.User, p.Session))
+	})
 }
 
 // handleLogout ends the cookie's session server-side and clears the cookie.
@@ -163,7 +165,7 @@ func (s *server) handleLogout() http.Handler {
 	})
 }
 
-func (s *server) handleListSessions() func(http.ResponseWriter, *http.Request, principal) {
+func (s *server) handleListSessions() http.Handler {
 	type item struct {
 		ID         string    `json:"id"`
 		CreatedAt  time.Time `json:"created_at"`
@@ -177,24 +179,25 @@ func (s *server) handleListSessions() func(http.ResponseWriter, *http.Request, p
 	type response struct {
 		Sessions []item `json:"sessions"`
 	}
-	return func(w http.ResponseWriter, r *http.Request, p principal) {
-		list, err := s.Auth.Sessions(r.Context(), p.user.ID)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := caller(r)
+		list, err := s.Auth.Sessions(r.Context(), p.User.ID)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		out := response{Sessions: make([]item, 0, len(list))}
 		for _, x := range list {
-			if x.ID == p.session.ID && p.cookie {
-				x = p.session // carries the use this very request made
+			if x.ID == p.Session.ID && p.Via == httpauth.ViaSession {
+				x = p.Session // carries the use this very request made
 			}
 			out.Sessions = append(out.Sessions, item{
 				ID: x.ID, CreatedAt: x.CreatedAt.UTC(), LastSeenAt: x.LastSeenAt.UTC(), ExpiresAt: x.ExpiresAt.UTC(),
-				IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == p.session.ID, Kind: kindOf(x),
+				IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == p.Session.ID, Kind: kindOf(x),
 			})
 		}
 		writeJSON(w, http.StatusOK, out)
-	}
+	})
 }
 
 func kindOf(s sesame.Session) string {
@@ -204,57 +207,60 @@ func kindOf(s sesame.Session) string {
 	return s.Kind
 }
 
-func (s *server) handleRevokeSession() func(http.ResponseWriter, *http.Request, principal) {
-	return func(w http.ResponseWriter, r *http.Request, p principal) {
+func (s *server) handleRevokeSession() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := caller(r)
 		id := r.PathValue("id")
-		if err := s.Auth.RevokeSession(r.Context(), p.user.ID, id, s.clientOf(r)); err != nil {
+		if err := s.Auth.RevokeSession(r.Context(), p.User.ID, id, s.clientOf(r)); err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if id == p.session.ID && p.cookie {
+		if id == p.Session.ID && p.Via == httpauth.ViaSession {
 			clearSessionCookie(w)
 		}
 		w.WriteHeader(http.StatusNoContent)
-	}
+	})
 }
 
-func (s *server) handleRevokeOtherSessions() func(http.ResponseWriter, *http.Request, principal) {
-	return func(w http.ResponseWriter, r *http.Request, p principal) {
-		if _, err := s.Auth.RevokeSessions(r.Context(), p.user.ID, p.session.ID, s.clientOf(r)); err != nil {
+func (s *server) handleRevokeOtherSessions() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := caller(r)
+		if _, err := s.Auth.RevokeSessions(r.Context(), p.User.ID, p.Session.ID, s.clientOf(r)); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
-	}
+	})
 }
 
 // handleChangePassword replaces the caller's password; every other session
 // of the user ends.
-func (s *server) handleChangePassword() func(http.ResponseWriter, *http.Request, principal) {
+func (s *server) handleChangePassword() http.Handler {
 	type request struct {
 		Current string `json:"current_password"`
 		New     string `json:"new_password"`
 	}
-	return func(w http.ResponseWriter, r *http.Request, p principal) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := caller(r)
 		in, err := decodeJSON[request](r)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if err := s.Auth.ChangePassword(r.Context(), p.user, p.session.ID, in.Current, in.New, s.clientOf(r)); err != nil {
+		if err := s.Auth.ChangePassword(r.Context(), p.User, p.Session.ID, in.Current, in.New, s.clientOf(r)); err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		s.Logger.InfoContext(r.Context(), "password changed", "user_id", p.user.ID)
+		s.Logger.InfoContext(r.Context(), "password changed", "user_id", p.User.ID)
 		w.WriteHeader(http.StatusNoContent)
-	}
+	})
 }
 
-func (s *server) handleAdminUsers() func(http.ResponseWriter, *http.Request, principal) {
+func (s *server) handleAdminUsers() http.Handler {
 	type response struct {
 		Users []userJSON `json:"users"`
 	}
-	return func(w http.ResponseWriter, r *http.Request, p principal) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		list, err := s.Users.ListUsers(r.Context())
 		if err != nil {
 			s.fail(w, r, err)
@@ -265,11 +271,12 @@ func (s *server) handleAdminUsers() func(http.ResponseWriter, *http.Request, pri
 			out.Users = append(out.Users, toUserJSON(u))
 		}
 		writeJSON(w, http.StatusOK, out)
-	}
+	})
 }
 
-func (s *server) handleAdminRevoke() func(http.ResponseWriter, *http.Request, principal) {
-	return func(w http.ResponseWriter, r *http.Request, p principal) {
+func (s *server) handleAdminRevoke() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := caller(r)
 		id := r.PathValue("id")
 		if _, err := s.Users.UserByID(r.Context(), id); err != nil {
 			s.fail(w, r, err)
@@ -280,12 +287,12 @@ func (s *server) handleAdminRevoke() func(http.ResponseWriter, *http.Request, pr
 			s.fail(w, r, err)
 			return
 		}
-		s.Logger.InfoContext(r.Context(), "admin ended user's sessions", "admin_id", p.user.ID, "user_id", id, "sessions", n)
+		s.Logger.InfoContext(r.Context(), "admin ended user's sessions", "admin_id", p.User.ID, "user_id", id, "sessions", n)
 		w.WriteHeader(http.StatusNoContent)
-	}
+	})
 }
 
-func (s *server) handleAdminAudit() func(http.ResponseWriter, *http.Request, principal) {
+func (s *server) handleAdminAudit() http.Handler {
 	type event struct {
 		Time      time.Time `json:"time"`
 		Type      string    `json:"type"`
@@ -297,7 +304,7 @@ func (s *server) handleAdminAudit() func(http.ResponseWriter, *http.Request, pri
 	type response struct {
 		Events []event `json:"events"`
 	}
-	return func(w http.ResponseWriter, r *http.Request, p principal) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := sesame.EventQuery{UserID: r.URL.Query().Get("user_id"), Limit: 1000}
 		if l := r.URL.Query().Get("limit"); l != "" {
 			n, err := strconv.Atoi(l)
@@ -317,7 +324,7 @@ func (s *server) handleAdminAudit() func(http.ResponseWriter, *http.Request, pri
 			out.Events = append(out.Events, event{Time: e.Time.UTC(), Type: e.Type, UserID: e.UserID, IP: e.IP, UserAgent: e.UserAgent, SessionID: e.SessionID})
 		}
 		writeJSON(w, http.StatusOK, out)
-	}
+	})
 }
 
 func (s *server) handleHealthz() http.Handler {

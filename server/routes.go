@@ -1,28 +1,39 @@
 package server
 
-import "net/http"
+import (
+	"net/http"
 
-// routes lists every endpoint the server serves.
+	"github.com/sesameauth/sesame"
+)
+
+// routes lists every endpoint the server serves, and which credentials
+// each takes: cookie only (s.auth.RequireSession), cookie or bearer token
+// (s.auth.RequireAny), and the admin role on top (admin). The handlers
+// read the caller with caller(r).
 func (s *server) routes(mux *http.ServeMux) {
+	cookie, signedIn := s.auth.RequireSession, s.auth.RequireAny
+	adminRole := s.auth.RequireRole(sesame.RoleAdmin)
+	admin := func(h http.Handler) http.Handler { return signedIn(adminRole(h)) }
+
 	mux.Handle("POST /v1/users", s.handleRegister())
-	mux.Handle("POST /v1/password", s.authed(s.handleChangePassword()))
+	mux.Handle("POST /v1/password", signedIn(s.handleChangePassword()))
 
 	mux.Handle("POST /v1/session", s.handleLogin())
-	mux.Handle("GET /v1/session", s.cookieAuthed(s.handleSession()))
-	mux.Handle("DELETE /v1/session", s.handleLogout())
-	mux.Handle("GET /v1/sessions", s.authed(s.handleListSessions()))
-	mux.Handle("DELETE /v1/sessions/{id}", s.authed(s.handleRevokeSession()))
-	mux.Handle("DELETE /v1/sessions", s.authed(s.handleRevokeOtherSessions()))
+	mux.Handle("GET /v1/session", cookie(s.handleSession()))
+	mux.Handle("DELETE /v1/session", s.handleLogout()) // reads the cookie itself: it ends even a session Authenticate would refuse, and clears the cookie
+	mux.Handle("GET /v1/sessions", signedIn(s.handleListSessions()))
+	mux.Handle("DELETE /v1/sessions/{id}", signedIn(s.handleRevokeSession()))
+	mux.Handle("DELETE /v1/sessions", signedIn(s.handleRevokeOtherSessions()))
 
 	mux.Handle("POST /v1/token", s.handleToken())
 	mux.Handle("POST /v1/token/revoke", s.handleRevokeToken())
-	mux.Handle("GET /v1/userinfo", s.authed(s.handleUserinfo()))
+	mux.Handle("GET /v1/userinfo", signedIn(s.handleUserinfo()))
 	mux.Handle("GET /.well-known/jwks.json", s.handleJWKS())
 	mux.Handle("GET /.well-known/openid-configuration", s.handleDiscovery())
 
-	mux.Handle("GET /v1/admin/users", s.admin(s.handleAdminUsers()))
-	mux.Handle("DELETE /v1/admin/users/{id}/sessions", s.admin(s.handleAdminRevoke()))
-	mux.Handle("GET /v1/admin/audit", s.admin(s.handleAdminAudit()))
+	mux.Handle("GET /v1/admin/users", admin(s.handleAdminUsers()))
+	mux.Handle("DELETE /v1/admin/users/{id}/sessions", admin(s.handleAdminRevoke()))
+	mux.Handle("GET /v1/admin/audit", admin(s.handleAdminAudit()))
 
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())

@@ -16,12 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/httpauth"
 )
 
 // CookieName is the session cookie's name. The __Host- prefix makes
 // browsers insist on Secure, Path=/ and no Domain, so no sibling subdomain
 // can set or shadow it.
-const CookieName = "__Host-sesame"
+const CookieName = httpauth.DefaultCookieName
 
 // Deps is everything the server needs. Auth, Users, Sessions and Audit are
 // required.
@@ -62,6 +63,7 @@ type Deps struct {
 type server struct {
 	Deps
 	origins *origins
+	auth    *httpauth.Auth // every authenticated route goes through it
 	metrics *metrics
 	pingers []sesame.Pinger
 }
@@ -84,6 +86,13 @@ func NewServer(d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	s := &server{Deps: d, origins: o, metrics: newMetrics(d.Registry, d.Sessions, d.Hasher)}
+	s.auth = httpauth.New(httpauth.Config{
+		Sessions:    d.Auth,
+		Tokens:      d.Verifier,
+		CookieName:  CookieName,
+		CrossOrigin: o.crossOrigin,
+		OnError:     s.fail,
+	})
 	seen := map[sesame.Pinger]bool{}
 	for _, p := range append([]any{d.Users, d.Sessions, d.Audit}, anySlice(d.Ready)...) {
 		if p, ok := p.(sesame.Pinger); ok && !seen[p] {
@@ -167,12 +176,7 @@ func (s *server) trusted(a netip.Addr) bool {
 // sessionCookie returns the session secret from the cookie, the only place
 // it is ever read from.
 func sessionCookie(r *http.Request) (string, bool) {
-	for _, c := range r.CookiesNamed(CookieName) {
-		if sesame.ValidSecret(c.Value) {
-			return c.Value, true
-		}
-	}
-	return "", false
+	return httpauth.SessionCookie(r, CookieName)
 }
 
 // setSessionCookie sends the session secret to the browser.
@@ -201,110 +205,33 @@ func clearSessionCookie(w http.ResponseWriter) {
 	})
 }
 
-// principal is who a request is authenticated as.
-type principal struct {
-	user    sesame.User
-	session sesame.Session
-	cookie  bool
-	claims  *sesame.Claims // for a bearer token
-}
-
 // errInvalidToken is a bearer token that does not verify.
 var errInvalidToken = &apiError{http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked"}
 
-// bearerToken returns the access token from the Authorization header, the
-// only place one is ever read from.
-func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
-		return "", false
-	}
-	t := strings.TrimSpace(h[7:])
-	return t, t != ""
-}
-
-// authenticate finds the request's principal: from a bearer access token
-// if the request carries an Authorization header, else from its session
-// cookie. Unsafe cookie-authenticated requests from another origin are
-// refused with 403 csrf before the store is asked.
-func (s *server) authenticate(r *http.Request) (principal, error) {
-	if r.Header.Get("Authorization") != "" {
-		return s.authenticateBearer(r)
-	}
-	return s.authenticateCookie(r)
-}
-
-// authenticateBearer verifies the access token: signature, claims and the
-// revocation set, with no store round trip.
-func (s *server) authenticateBearer(r *http.Request) (principal, error) {
-	tok, ok := bearerToken(r)
-	if !ok || s.Verifier == nil {
-		return principal{}, errInvalidToken
-	}
-	c, err := s.Verifier.Verify(r.Context(), tok)
-	if errors.Is(err, sesame.ErrInvalidToken) {
-		return principal{}, errInvalidToken
-	} else if err != nil {
-		return principal{}, err
-	}
-	return principal{
-		user:    sesame.User{ID: c.Subject, Email: c.Email, Roles: c.Roles},
-		session: sesame.Session{ID: c.SessionID, UserID: c.Subject, Kind: sesame.KindToken},
-		claims:  &c,
-	}, nil
-}
-
-func (s *server) authenticateCookie(r *http.Request) (principal, error) {
-	secret, ok := sessionCookie(r)
+// caller returns who the request is authenticated as: the principal that
+// the route's middleware (routes.go) attached. A handler that calls it on a
+// route without the middleware is a bug, and fails closed.
+func caller(r *http.Request) httpauth.Principal {
+	p, ok := httpauth.FromContext(r.Context())
 	if !ok {
-		return principal{}, errUnauthenticated
+		panic("server: " + r.Pattern + " reads the caller but has no authentication middleware")
 	}
-	if s.origins.crossOrigin(r) {
-		return principal{}, errCSRF
-	}
-	sess, u, err := s.Auth.Authenticate(r.Context(), secret)
-	if err != nil {
-		return principal{}, err
-	}
-	return principal{user: u, session: sess, cookie: true}, nil
+	return p
 }
 
-// authed wraps a handler that needs a signed-in caller.
-func (s *server) authed(h func(w http.ResponseWriter, r *http.Request, p principal)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.authenticate(r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		h(w, r, p)
-	})
-}
-
-// cookieAuthed wraps a handler that needs a session cookie.
-func (s *server) cookieAuthed(h func(w http.ResponseWriter, r *http.Request, p principal)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.authenticateCookie(r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		h(w, r, p)
-	})
-}
-
-// admin wraps a handler that needs the admin role.
-func (s *server) admin(h func(w http.ResponseWriter, r *http.Request, p principal)) http.Handler {
-	return s.authed(func(w http.ResponseWriter, r *http.Request, p principal) {
-		if !p.user.HasRole(sesame.RoleAdmin) {
-			s.fail(w, r, errForbidden)
-			return
-		}
-		h(w, r, p)
-	})
-}
-
+// fail answers with the error's status and body (writeError), after
+// translating the authentication middleware's errors into the API's.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, httpauth.ErrNoCredentials):
+		err = errUnauthenticated
+	case errors.Is(err, httpauth.ErrCrossOrigin):
+		err = errCSRF
+	case errors.Is(err, httpauth.ErrForbidden):
+		err = errForbidden
+	case errors.Is(err, sesame.ErrInvalidToken):
+		err = errInvalidToken
+	}
 	if errors.Is(err, errCSRF) {
 		s.Logger.WarnContext(r.Context(), "cross-origin request refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
 	}

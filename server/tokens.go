@@ -149,26 +149,23 @@ func (s *server) handleRevokeToken() http.Handler {
 	})
 }
 
-func (s *server) handleUserinfo() func(http.ResponseWriter, *http.Request, principal) {
+func (s *server) handleUserinfo() http.Handler {
 	type response struct {
 		Sub   string   `json:"sub"`
 		Email string   `json:"email"`
 		Roles []string `json:"roles"`
-		Auth  string   `json:"auth"`
+		Auth  string   `json:"auth"` // "session" or "token": httpauth.ViaSession, ViaToken
 		SID   string   `json:"sid,omitempty"`
 	}
-	return func(w http.ResponseWriter, r *http.Request, p principal) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := caller(r)
 		w.Header().Set("Cache-Control", "no-store")
-		auth := "session"
-		if p.claims != nil {
-			auth = "token"
-		}
-		roles := p.user.Roles
+		roles := p.User.Roles
 		if roles == nil {
 			roles = []string{}
 		}
-		writeJSON(w, http.StatusOK, response{Sub: p.user.ID, Email: p.user.Email, Roles: roles, Auth: auth, SID: p.session.ID})
-	}
+		writeJSON(w, http.StatusOK, response{Sub: p.User.ID, Email: p.User.Email, Roles: roles, Auth: p.Via, SID: p.Session.ID})
+	})
 }
 
 func (s *server) handleJWKS() http.Handler {

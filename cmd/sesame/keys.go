@@ -96,7 +96,14 @@ func pollKeys(ctx context.Context, ks sesame.KeyStore, holder *token.Keys, maste
 			log.Info("signing with a new key", "kid", set.Current().ID, "previous", old.Current().ID)
 		}
 		holder.Store(set)
-		if _, err := ks.DeleteKeysRetiredBefore(ctx, time.Now().Add(-retain)); err != nil && ctx.Err() == nil {
+		// Never prune the key this node signs with: after "keys rotate
+		// --signing-alg OTHER" it is retired, but this node (configured for
+		// its own algorithm) keeps signing with it until restarted.
+		cutoff := time.Now().Add(-retain)
+		if cur := set.Current(); !cur.RetiredAt.IsZero() && !cur.RetiredAt.After(cutoff) {
+			cutoff = cur.RetiredAt.Add(-time.Millisecond)
+		}
+		if _, err := ks.DeleteKeysRetiredBefore(ctx, cutoff); err != nil && ctx.Err() == nil {
 			log.Warn("pruning signing keys", "err", err)
 		}
 	}

@@ -232,9 +232,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// Revoked sessions are remembered until their last access token has
 	// expired; an answer older than a few seconds is no answer (503).
 	revs := sesame.NewRevocationSet(st.revlog, c.accessTTL+c.tokenLeeway+time.Minute, 5*time.Second, nil)
-	// A revocation made by another process (the CLI, another node) counts
-	// within 10 ms of any bearer request after it.
-	revs.Fresh = 10 * time.Millisecond
+	// A revocation another process (the CLI, another node) committed
+	// before a bearer request arrived is seen by that request: it reads the
+	// log first, one query for each batch of concurrent requests.
+	revs.SyncOnRead = true
 	if err := revs.Sync(ctx); err != nil {
 		return fmt.Errorf("--session-store: reading revocations: %w", err)
 	}
@@ -292,7 +293,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer stopSweep()
 	go sweep(sweepCtx, log, st.sweepers, time.Minute)
 	go pollKeys(sweepCtx, st.keys, keys, master, c.signingAlg, retain, log)
-	go revs.Run(sweepCtx, 100*time.Millisecond, func(err error) { log.Warn("syncing revocations", "err", err) })
+	go revs.Run(sweepCtx, time.Second, func(err error) { log.Warn("syncing revocations", "err", err) })
 
 	errc := make(chan error, 1)
 	go func() {
