@@ -133,6 +133,23 @@ func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (
 		return Tokens{}, err
 	}
 	now := a.cfg.Now().UTC().Truncate(time.Millisecond)
+	// Access tokens count in whole seconds: a family with less than one
+	// left can mint none, so it is over (refused before anything changes).
+	if old.ExpiresAt.Sub(now) < time.Second {
+		return Tokens{}, ErrInvalidGrant
+	}
+	u, err := a.cfg.Users.UserByID(ctx, old.UserID)
+	if errors.Is(err, ErrUserNotFound) {
+		return Tokens{}, ErrInvalidGrant
+	} else if err != nil {
+		return Tokens{}, err
+	}
+	// Mint before rotating: a failure here leaves the presented token
+	// current, so a retry is not mistaken for a replay.
+	access, ttl, err := a.accessToken(u, old.SessionID, old.ExpiresAt, now)
+	if err != nil {
+		return Tokens{}, err
+	}
 	next := a.successor(refresh)
 	nextHash := HashSecret(next)
 	err = a.cfg.Refresh.RotateRefreshToken(ctx, hash, RefreshToken{Hash: nextHash, SessionID: old.SessionID, UserID: old.UserID, CreatedAt: now, ExpiresAt: old.ExpiresAt})
@@ -148,21 +165,11 @@ func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (
 	case err != nil:
 		return Tokens{}, err
 	}
-	u, err := a.cfg.Users.UserByID(ctx, old.UserID)
-	if errors.Is(err, ErrUserNotFound) {
-		return Tokens{}, ErrInvalidGrant
-	} else if err != nil {
-		return Tokens{}, err
-	}
 	// Record the use for the device list: at most one write a TouchInterval.
 	if now.Sub(old.CreatedAt) >= a.cfg.TouchInterval {
 		if err := a.cfg.Sessions.TouchSession(ctx, old.SessionID, now, old.ExpiresAt); err != nil && !errors.Is(err, ErrSessionNotFound) {
 			a.cfg.Logger.Warn("touch token session", "session_id", old.SessionID, "err", err)
 		}
-	}
-	access, ttl, err := a.accessToken(u, old.SessionID, old.ExpiresAt, now)
-	if err != nil {
-		return Tokens{}, err
 	}
 	a.audit(ctx, Event{Type: EventTokenRefreshed, UserID: u.ID, SessionID: old.SessionID, IP: c.IP, UserAgent: c.UserAgent})
 	return Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: next, User: u, SessionID: old.SessionID}, nil

@@ -93,6 +93,9 @@ func (c *serveConfig) check() (origins []string, proxies []netip.Prefix, err err
 			return nil, nil, usagef("--%s: must be positive, got %s", name, d)
 		}
 	}
+	if c.accessTTL < time.Second || c.refreshTTL < time.Second {
+		return nil, nil, usagef("--access-token-ttl and --refresh-token-ttl must be at least 1s (tokens count whole seconds)")
+	}
 	if c.refreshReuseGrace < 0 {
 		return nil, nil, usagef("--refresh-reuse-grace: must not be negative")
 	}
