@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,9 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	logins   *prometheus.CounterVec
+	// cache holds the observers of each (route, status) seen; routes are
+	// mux patterns (bounded) and statuses few, so it stays small.
+	cache sync.Map
 }
 
 // HashStats is implemented by a password hasher that can say how busy it
@@ -80,6 +84,27 @@ func registerProcess(reg prometheus.Registerer) {
 }
 
 func (m *metrics) observe(route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	k := routeStatus{route, status}
+	o, ok := m.cache.Load(k)
+	if !ok {
+		// Resolve the label values once per route and status: the hot
+		// path then costs two atomic adds, no hashing, no allocation.
+		o, _ = m.cache.LoadOrStore(k, observers{
+			count:   m.requests.WithLabelValues(route, strconv.Itoa(status)),
+			latency: m.duration.WithLabelValues(route),
+		})
+	}
+	ob := o.(observers)
+	ob.count.Inc()
+	ob.latency.Observe(d.Seconds())
+}
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+type observers struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }

@@ -63,6 +63,16 @@ func (rec *recorder) Write(b []byte) (int, error) {
 
 func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 
+var (
+	securityHeaders = map[string][]string{
+		"X-Content-Type-Options":  {"nosniff"},
+		"X-Frame-Options":         {"DENY"},
+		"Referrer-Policy":         {"no-referrer"},
+		"Content-Security-Policy": {"default-src 'none'; frame-ancestors 'none'"},
+	}
+	hstsHeader = []string{"max-age=63072000; includeSubDomains"}
+)
+
 // observe wraps the whole API: it recovers panics into a 503 (logged, with
 // the stack, never sent), sets the headers every response carries, and
 // counts requests by route and status.
@@ -71,12 +81,14 @@ func observe(log *slog.Logger, m *metrics, tls bool, next http.Handler) http.Han
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		// Shared, canonical-keyed values: no allocation per request. A
+		// later Add to one of these keys appends past the slice's capacity,
+		// so it copies rather than changing the shared value.
+		for k, v := range securityHeaders {
+			h[k] = v
+		}
 		if tls {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			h["Strict-Transport-Security"] = hstsHeader
 		}
 		defer func() {
 			if p := recover(); p != nil {
