@@ -13,6 +13,7 @@ import (
 
 	"github.com/sesameauth/sesame"
 	"github.com/sesameauth/sesame/memstore"
+	"github.com/sesameauth/sesame/pgstore"
 	"github.com/sesameauth/sesame/sqlitestore"
 )
 
@@ -56,8 +57,8 @@ type storeFlags struct {
 
 func (sf *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&sf.dataDir, "data-dir", "./sesame-data", "where the embedded default keeps its SQLite database and key material")
-	fs.StringVar(&sf.db, "db", "", "user/key/audit database: sqlite:PATH (default: sqlite in --data-dir)")
-	fs.StringVar(&sf.sessionStore, "session-store", "", "session store: memory or sqlite:PATH (default: the same as --db)")
+	fs.StringVar(&sf.db, "db", "", "user/key/audit database: sqlite:PATH or postgres://... (default: sqlite in --data-dir)")
+	fs.StringVar(&sf.sessionStore, "session-store", "", "session store: memory, sqlite:PATH or postgres://... (default: the same as --db)")
 }
 
 // stores is what a command works on, opened from the store flags.
@@ -97,6 +98,21 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 	if dbURL == "" {
 		dbURL = "sqlite:" + filepath.Join(sf.dataDir, "sesame.db")
 	}
+	openedPG := map[string]*pgstore.Store{}
+	openPG := func(flagName, url string) (*pgstore.Store, error) {
+		if p, ok := openedPG[url]; ok {
+			return p, nil
+		}
+		p, err := pgstore.Open(ctx, url)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: cannot use PostgreSQL at %s: %w", flagName, redact(url), err)
+		}
+		openedPG[url] = p
+		st.closers = append(st.closers, closerFunc(func() error { p.Close(); return nil }))
+		st.pingers = append(st.pingers, p)
+		st.sweepers = append(st.sweepers, p)
+		return p, nil
+	}
 	opened := map[string]*sqlitestore.Store{}
 	openSQLite := func(flagName, path string) (*sqlitestore.Store, error) {
 		if path == "" {
@@ -130,9 +146,13 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 		}
 		st.users, st.audit, st.keys = s, s, s
 	case "postgres", "postgresql":
-		return nil, usagef("--db: PostgreSQL is not supported by this build yet; use sqlite:PATH")
+		p, err := openPG("db", dbURL)
+		if err != nil {
+			return nil, err
+		}
+		st.users, st.audit, st.keys = p, p, p
 	default:
-		return nil, usagef("--db: want sqlite:PATH, got %q", redact(dbURL))
+		return nil, usagef("--db: want sqlite:PATH or postgres://..., got %q", redact(dbURL))
 	}
 	ss := sf.sessionStore
 	if ss == "" {
@@ -149,10 +169,16 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 			return nil, err
 		}
 		st.sessions = s
-	case "postgres", "postgresql", "redis", "rediss":
-		return nil, usagef("--session-store: %s is not supported by this build yet; use memory or sqlite:PATH", scheme)
+	case "postgres", "postgresql":
+		p, err := openPG("session-store", ss)
+		if err != nil {
+			return nil, err
+		}
+		st.sessions = p
+	case "redis", "rediss":
+		return nil, usagef("--session-store: redis is not supported by this build yet; use memory, sqlite:PATH or postgres://...")
 	default:
-		return nil, usagef("--session-store: want memory or sqlite:PATH, got %q", redact(ss))
+		return nil, usagef("--session-store: want memory, sqlite:PATH or postgres://..., got %q", redact(ss))
 	}
 	// Refresh families and the revocation log live with the sessions.
 	var ok bool
@@ -168,6 +194,11 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 	st.sweepers = append(st.sweepers, lim)
 	return st, nil
 }
+
+// closerFunc adapts a Close without a result to io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // redact hides a password in a connection string before it is printed.
 func redact(s string) string {

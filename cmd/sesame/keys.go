@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -24,6 +25,11 @@ const keyPollInterval = 5 * time.Second
 // SESAME_MASTER_KEY (base64 of 32 bytes) if set, else from master.key in
 // the data directory, created on first use with mode 0600.
 func masterKey(dataDir string, getenv func(string) string) ([]byte, error) {
+	if getenv("SESAME_MASTER_KEY") == "" {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("--data-dir: %w", err)
+		}
+	}
 	k, err := token.LoadMasterKey(filepath.Join(dataDir, "master.key"), getenv("SESAME_MASTER_KEY"))
 	if err != nil {
 		return nil, fmt.Errorf("master key (--data-dir or SESAME_MASTER_KEY): %w", err)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -22,7 +23,9 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
-		fmt.Fprintln(os.Stderr, "sesame:", err)
+		// One line: drivers' multi-line detail would bury the flag name.
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		fmt.Fprintln(os.Stderr, "sesame:", strings.TrimRight(msg, ": \t"))
 		var ue *usageError
 		if errors.As(err, &ue) {
 			os.Exit(2)
