@@ -14,6 +14,7 @@ import (
 	"github.com/sesameauth/sesame"
 	"github.com/sesameauth/sesame/memstore"
 	"github.com/sesameauth/sesame/pgstore"
+	"github.com/sesameauth/sesame/redisstore"
 	"github.com/sesameauth/sesame/sqlitestore"
 )
 
@@ -58,7 +59,7 @@ type storeFlags struct {
 func (sf *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&sf.dataDir, "data-dir", "./sesame-data", "where the embedded default keeps its SQLite database and key material")
 	fs.StringVar(&sf.db, "db", "", "user/key/audit database: sqlite:PATH or postgres://... (default: sqlite in --data-dir)")
-	fs.StringVar(&sf.sessionStore, "session-store", "", "session store: memory, sqlite:PATH or postgres://... (default: the same as --db)")
+	fs.StringVar(&sf.sessionStore, "session-store", "", "session store: memory, sqlite:PATH, postgres://... or redis://host:port[/db] (Cluster: redis://h1:p1,h2:p2/?cluster=true) (default: the same as --db)")
 }
 
 // stores is what a command works on, opened from the store flags.
@@ -176,9 +177,18 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 		}
 		st.sessions = p
 	case "redis", "rediss":
-		return nil, usagef("--session-store: redis is not supported by this build yet; use memory, sqlite:PATH or postgres://...")
+		r, err := redisstore.Open(ctx, ss)
+		if err != nil {
+			return nil, fmt.Errorf("--session-store: cannot use Redis at %s: %w", redact(ss), err)
+		}
+		st.closers = append(st.closers, r)
+		st.pingers = append(st.pingers, r)
+		st.sessions = r
+		// Throttling counters live in Redis too, so every node counts
+		// the same attempts.
+		st.limiter = r
 	default:
-		return nil, usagef("--session-store: want memory, sqlite:PATH or postgres://..., got %q", redact(ss))
+		return nil, usagef("--session-store: want memory, sqlite:PATH, postgres://... or redis://..., got %q", redact(ss))
 	}
 	// Refresh families and the revocation log live with the sessions.
 	var ok bool
@@ -188,10 +198,12 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 	if st.revlog, ok = st.sessions.(sesame.RevocationLog); !ok {
 		return nil, fmt.Errorf("--session-store: %s keeps no revocation log", redact(ss))
 	}
-	// Login throttling counters live in memory on a single node.
-	lim := memstore.New()
-	st.limiter = lim
-	st.sweepers = append(st.sweepers, lim)
+	// Otherwise login throttling counters live in memory on each node.
+	if st.limiter == nil {
+		lim := memstore.New()
+		st.limiter = lim
+		st.sweepers = append(st.sweepers, lim)
+	}
 	return st, nil
 }
 

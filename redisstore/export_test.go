@@ -1,0 +1,6 @@
+package redisstore
+
+import "github.com/redis/rueidis"
+
+// Client returns the store's client, for tests that flush or inspect Redis.
+func (s *Store) Client() rueidis.Client { return s.client }

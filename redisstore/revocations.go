@@ -1,0 +1,84 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sesameauth/sesame"
+)
+
+// appendedMemory is how long the log remembers that it holds a revocation,
+// so that appending it again (a retry after a lost answer, or two callers
+// flushing one pending set) adds nothing.
+const appendedMemory = time.Hour
+
+// appendRevocations appends the user's pending revocations to the log and
+// then clears them from the pending set. An error means some may not be in
+// the log; they stay pending.
+func (s *Store) appendRevocations(ctx context.Context, uid string, list []pending) error {
+	if len(list) == 0 {
+		return nil
+	}
+	args := []string{itoa(s.retention().Milliseconds()), itoa(appendedMemory.Milliseconds()), revocationsChannel}
+	clear := make([]string, 0, 2*len(list))
+	for _, p := range list {
+		args = append(args, p.id, itoa(p.at))
+		clear = append(clear, p.id, itoa(p.at))
+	}
+	if err := appendScript.Exec(ctx, s.client, []string{revocationLogKey}, args).Error(); err != nil {
+		return translate(ctx, "append revocations", err)
+	}
+	// Failing here leaves them pending: a later flush appends nothing twice
+	// within appendedMemory.
+	clearPendingScript.Exec(ctx, s.client, []string{pendingKey(uid)}, clear)
+	return nil
+}
+
+// seqOf maps a stream ID (ms-seq) to a Seq: ms*1e6 + seq. Redis numbers the
+// entries of one millisecond from 0, so this is increasing as long as fewer
+// than a million revocations share a millisecond.
+func seqOf(id string) (int64, error) {
+	ms, seq, ok := strings.Cut(id, "-")
+	m, err1 := strconv.ParseInt(ms, 10, 64)
+	n, err2 := strconv.ParseInt(seq, 10, 64)
+	if !ok || err1 != nil || err2 != nil || n >= 1e6 {
+		return 0, fmt.Errorf("stream ID %q does not map to a Seq", id)
+	}
+	return m*1e6 + n, nil
+}
+
+// RevocationsSince returns the logged revocations with Seq > after, in Seq
+// order, at most limit of them (none if limit is not positive). The log
+// keeps revocations for RevocationRetention (by Redis's clock), trimmed
+// approximately: a few older ones may remain.
+func (s *Store) RevocationsSince(ctx context.Context, after int64, limit int) ([]sesame.Revocation, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	list := []sesame.Revocation{}
+	if limit <= 0 {
+		return list, nil
+	}
+	start := "-"
+	if after > 0 {
+		start = fmt.Sprintf("(%d-%d", after/1e6, after%1e6)
+	}
+	entries, err := s.client.Do(ctx, s.client.B().Xrange().Key(revocationLogKey).Start(start).End("+").Count(int64(limit)).Build()).AsXRange()
+	if err != nil {
+		return nil, translate(ctx, "revocations since", err)
+	}
+	for _, e := range entries {
+		seq, err := seqOf(e.ID)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: revocations since: %w", err)
+		}
+		at, err := strconv.ParseInt(e.FieldValues["t"], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: revocations since: entry %s: time %q", e.ID, e.FieldValues["t"])
+		}
+		list = append(list, sesame.Revocation{Seq: seq, SessionID: e.FieldValues["s"], At: fromMS(at)})
+	}
+	return list, nil
+}

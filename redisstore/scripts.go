@@ -1,0 +1,321 @@
+package redisstore
+
+import "github.com/redis/rueidis"
+
+// The Lua scripts. Each runs atomically on the node that owns the slot of
+// its first key. Scripts on a user's records also derive key names from the
+// first key, {u:<uid>}:idx, by replacing its suffix: every such name starts
+// with the same hash tag, so it is on the same slot.
+//
+// Numbers cross into Lua as strings and are compared after tonumber (exact
+// for milliseconds up to 2^53); they are written back as the strings they
+// came as, never as formatted Lua numbers.
+
+// prelude is shared by the scripts on a user's records.
+const prelude = `
+local function hdr(v)
+  local e, p, l, pos = string.match(v, '^(%-?%d+):(%-?%d+):(%-?%d+):()')
+  return tonumber(e), p, l, pos
+end
+local function extend(k, at)
+  local t = redis.call('PEXPIRETIME', k)
+  if t == -1 or (t >= 0 and t < tonumber(at)) then redis.call('PEXPIREAT', k, at) end
+end
+local function drop(base, sid, v)
+  local e, p, l, pos = hdr(v)
+  redis.call('DEL', base .. ':s:' .. sid)
+  redis.call('ZREM', base .. ':idx', sid)
+  local fam = base .. ':f:' .. sid
+  local tokens = redis.call('HKEYS', fam)
+  redis.call('DEL', fam)
+  return e, string.sub(v, pos, pos + 31), tokens
+end
+local base = string.sub(KEYS[1], 1, -5)
+`
+
+// createScript stores a session.
+// KEYS: index, record, family. ARGV: now, record, ExpiresAt, pointer
+// deadline, session ID, CreatedAt, prune offset.
+// It returns {old live (0/1), old hash, old ExpiresAt, dropped token hashes}.
+// A live session with the same ID keeps its refresh-token family; any other
+// family under that ID (of an ended session) is dropped, so that it never
+// comes back. A session whose ExpiresAt has passed is not stored.
+var createScript = rueidis.NewLuaScript(prelude + `
+local now = tonumber(ARGV[1])
+local e = tonumber(ARGV[3])
+local sid = ARGV[5]
+local oldLive, oldHash, oldE, tokens = 0, '', 0, {}
+local old = redis.call('GET', KEYS[2])
+if old then
+  local oe, op, ol, pos = hdr(old)
+  if oe > now then oldLive, oldHash, oldE = 1, string.sub(old, pos, pos + 31), oe end
+end
+if oldLive == 0 or e <= now then
+  tokens = redis.call('HKEYS', KEYS[3])
+  redis.call('DEL', KEYS[3])
+end
+if e > now then
+  redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
+  redis.call('ZADD', KEYS[1], ARGV[6], sid)
+  extend(KEYS[1], ARGV[4])
+else
+  redis.call('DEL', KEYS[2])
+  redis.call('ZREM', KEYS[1], sid)
+end
+-- Forget index entries of sessions Redis has expired, a few per call.
+local off = tonumber(ARGV[7]) % math.max(1, redis.call('ZCARD', KEYS[1]))
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], off, off + 31)) do
+  if redis.call('EXISTS', base .. ':s:' .. m) == 0 then redis.call('ZREM', KEYS[1], m) end
+end
+return {oldLive, oldHash, oldE, tokens}
+`)
+
+// touchScript sets a live session's LastSeenAt and ExpiresAt.
+// KEYS: index, record. ARGV: now, ExpiresAt, LastSeenAt, session ID.
+// It returns {0} if the session is gone or expired; {1, hash, old
+// ExpiresAt} when touched; {3, hash, old ExpiresAt, new pointer deadline}
+// when touched past its pointer deadline (the pointers must be extended);
+// {2, hash, old ExpiresAt, dropped token hashes} when the new ExpiresAt has
+// passed and the session was removed.
+var touchScript = rueidis.NewLuaScript(prelude + `
+local now = tonumber(ARGV[1])
+local v = redis.call('GET', KEYS[2])
+if not v then return {0} end
+local oe, op, ol, pos = hdr(v)
+if oe <= now then return {0} end
+local e = tonumber(ARGV[2])
+if e <= now then
+  local _, hash, tokens = drop(base, ARGV[4], v)
+  return {2, hash, oe, tokens}
+end
+local np = op
+if e > tonumber(op) then np = ARGV[2] end
+redis.call('SET', KEYS[2], ARGV[2] .. ':' .. np .. ':' .. ARGV[3] .. ':' .. string.sub(v, pos), 'PXAT', ARGV[2])
+local hash = string.sub(v, pos, pos + 31)
+if np ~= op then
+  extend(KEYS[1], np)
+  return {3, hash, oe, np}
+end
+return {1, hash, oe}
+`)
+
+// endScript removes a session with its refresh-token family.
+// KEYS: index, record, pending. ARGV: now, session ID, retention (ms),
+// revoke ("1" to record a live session's revocation as pending).
+// It returns {found (0/1), live (0/1), hash, ExpiresAt, dropped token
+// hashes, pending revocations (flat: id, at, id, at...)}.
+var endScript = rueidis.NewLuaScript(prelude + `
+local now = tonumber(ARGV[1])
+local out = {0, 0, '', 0, {}}
+local v = redis.call('GET', KEYS[2])
+if v then
+  -- The revocation is recorded before the session goes, so that no failure
+  -- in between can lose it.
+  local live = 0
+  if hdr(v) > now then
+    live = 1
+    if ARGV[4] == '1' then
+      redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
+      redis.call('PEXPIRE', KEYS[3], ARGV[3])
+    end
+  end
+  local e, hash, tokens = drop(base, ARGV[2], v)
+  out = {1, live, hash, e, tokens}
+end
+out[6] = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
+return out
+`)
+
+// endUserScript removes every session of a user but one, with their
+// families, and records the live ones' revocations as pending.
+// KEYS: index, pending. ARGV: now, the session ID to keep, retention (ms).
+// It returns {ended IDs (the live ones, oldest first), removed (flat: id,
+// hash, ExpiresAt, live), dropped token hashes, pending revocations (flat:
+// id, at...)}.
+var endUserScript = rueidis.NewLuaScript(prelude + `
+local now = tonumber(ARGV[1])
+local ended, gone, tokens = {}, {}, {}
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if sid ~= ARGV[2] then
+    local v = redis.call('GET', base .. ':s:' .. sid)
+    if v then
+      local live = 0
+      if hdr(v) > now then
+        live = 1
+        ended[#ended + 1] = sid
+        redis.call('ZADD', KEYS[2], ARGV[1], sid)
+        redis.call('PEXPIRE', KEYS[2], ARGV[3])
+      end
+      local e, hash, toks = drop(base, sid, v)
+      for _, t in ipairs(toks) do tokens[#tokens + 1] = t end
+      gone[#gone + 1] = sid
+      gone[#gone + 1] = hash
+      gone[#gone + 1] = e
+      gone[#gone + 1] = live
+    else
+      redis.call('ZREM', KEYS[1], sid)
+    end
+  end
+end
+return {ended, gone, tokens, redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')}
+`)
+
+// listScript returns a user's session records in index order (CreatedAt,
+// then ID), flat: id, record, id, record...
+// KEYS: index.
+var listScript = rueidis.NewLuaScriptReadOnly(`
+local base = string.sub(KEYS[1], 1, -5)
+local out = {}
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local v = redis.call('GET', base .. ':s:' .. sid)
+  if v then
+    out[#out + 1] = sid
+    out[#out + 1] = v
+  end
+end
+return out
+`)
+
+// clearPendingScript removes revocations from a user's pending set once
+// they are in the log, unless the session was revoked again meanwhile (its
+// score changed).
+// KEYS: pending. ARGV: id, at, id, at...
+var clearPendingScript = rueidis.NewLuaScript(`
+for i = 1, #ARGV, 2 do
+  local at = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if at and tonumber(at) == tonumber(ARGV[i + 1]) then redis.call('ZREM', KEYS[1], ARGV[i]) end
+end
+return 0
+`)
+
+// tokenPrelude parses a refresh token's value.
+const tokenPrelude = `
+local function parts(v)
+  local t = {}
+  for x in string.gmatch(v, '[^:]+') do t[#t + 1] = x end
+  return t
+end
+local function sessionLive(k, now)
+  local v = redis.call('GET', k)
+  if not v then return false end
+  local e = string.match(v, '^(%-?%d+):')
+  return tonumber(e) > now
+end
+`
+
+// createTokenScript stores a refresh token in its session's family.
+// KEYS: record, family. ARGV: now, token hash (hex), value, ExpiresAt.
+// It returns 1 when stored (or when expired already, storing nothing), 0
+// if the session is gone or expired, -1 if the hash is in use.
+var createTokenScript = rueidis.NewLuaScript(tokenPrelude + `
+local now = tonumber(ARGV[1])
+if not sessionLive(KEYS[1], now) then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return -1 end
+if tonumber(ARGV[4]) > now then
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+  local t = redis.call('PEXPIRETIME', KEYS[2])
+  if t == -1 or t < tonumber(ARGV[4]) then redis.call('PEXPIREAT', KEYS[2], ARGV[4]) end
+end
+return 1
+`)
+
+// rotateScript retires the current token old and stores next in its place,
+// as one compare-and-swap.
+// KEYS: record, family. ARGV: now, old hash (hex), next hash (hex), next
+// value, next ExpiresAt, RetiredAt.
+// It returns {0} if old is not a live token of a live session, {-1} if
+// next's hash is in use, {2, old value, successor current (0/1)} if old was
+// retired already, and {1} when rotated.
+var rotateScript = rueidis.NewLuaScript(tokenPrelude + `
+local now = tonumber(ARGV[1])
+if not sessionLive(KEYS[1], now) then return {0} end
+local ov = redis.call('HGET', KEYS[2], ARGV[2])
+if not ov then return {0} end
+local p = parts(ov)
+if tonumber(p[2]) <= now then return {0} end
+if #p == 4 then
+  local sv = redis.call('HGET', KEYS[2], p[4])
+  local current = 0
+  if sv and #parts(sv) == 2 then current = 1 end
+  return {2, ov, current}
+end
+if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return {-1} end
+redis.call('HSET', KEYS[2], ARGV[2], ov .. ':' .. ARGV[6] .. ':' .. ARGV[3], ARGV[3], ARGV[4])
+local t = redis.call('PEXPIRETIME', KEYS[2])
+if t == -1 or t < tonumber(ARGV[5]) then redis.call('PEXPIREAT', KEYS[2], ARGV[5]) end
+return {1}
+`)
+
+// appendScript appends revocations to the log, each at most once however
+// often it is asked (a retry after a lost answer, two callers flushing the
+// same pending set), and trims the log to the retention by stream ID, which
+// is Redis's clock.
+// KEYS: the log. ARGV: retention (ms), how long to remember an appended
+// revocation (ms), channel, then id, at, id, at...
+// It returns how many it appended.
+var appendScript = rueidis.NewLuaScript(`
+local t = redis.call('TIME')
+local minid = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1]))
+local prefix = string.sub(KEYS[1], 1, -4)
+local n = 0
+for i = 4, #ARGV, 2 do
+  local id, at = ARGV[i], ARGV[i + 1]
+  local seen = prefix .. 'd:' .. at .. ':' .. id
+  -- A script is not rolled back when a command fails: append first, then
+  -- remember, so that a failed append is not remembered as done.
+  if redis.call('EXISTS', seen) == 0 then
+    redis.call('XADD', KEYS[1], 'MINID', '~', minid, '*', 's', id, 't', at)
+    redis.call('SET', seen, '1', 'PX', ARGV[2])
+    redis.call('PUBLISH', ARGV[3], id)
+    n = n + 1
+  end
+end
+return n
+`)
+
+// countAdjustScript adds to the live-session counter by deadline minute.
+// KEYS: count, buckets. ARGV: bucket, delta, bucket, delta...
+var countAdjustScript = rueidis.NewLuaScript(`
+for i = 1, #ARGV, 2 do
+  local b, d = ARGV[i], ARGV[i + 1]
+  local n = redis.call('HINCRBY', KEYS[1], b, d)
+  redis.call('HINCRBY', KEYS[1], 'total', d)
+  if n == 0 then
+    redis.call('HDEL', KEYS[1], b)
+    redis.call('ZREM', KEYS[2], b)
+  else
+    redis.call('ZADD', KEYS[2], b, b)
+  end
+end
+return 0
+`)
+
+// countScript drops the buckets of minutes that have ended from the total
+// and returns the total.
+// KEYS: count, buckets. ARGV: the current minute.
+var countScript = rueidis.NewLuaScript(`
+for _, b in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])) do
+  local n = redis.call('HGET', KEYS[1], b)
+  if n then redis.call('HINCRBY', KEYS[1], 'total', -tonumber(n)) end
+  redis.call('HDEL', KEYS[1], b)
+  redis.call('ZREM', KEYS[2], b)
+end
+return tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
+`)
+
+// hitScript counts an attempt in key's window, starting the window with
+// the first attempt. KEYS: key. ARGV: window (ms). It returns {count,
+// milliseconds left}.
+var hitScript = rueidis.NewLuaScript(`
+local c = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
+return {c, redis.call('PTTL', KEYS[1])}
+`)
+
+// forgiveScript takes an attempt back, never going below zero.
+// KEYS: key.
+var forgiveScript = rueidis.NewLuaScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n and n > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+`)

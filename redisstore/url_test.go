@@ -1,0 +1,106 @@
+package redisstore
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sesameauth/sesame"
+)
+
+func TestParseURL(t *testing.T) {
+	for _, c := range []struct {
+		url  string
+		want config
+	}{
+		{"redis://127.0.0.1:6379", config{addrs: []string{"127.0.0.1:6379"}}},
+		{"redis://localhost", config{addrs: []string{"localhost:6379"}}},
+		{"redis://:s3cret@10.0.0.1:6380/9", config{addrs: []string{"10.0.0.1:6380"}, password: "s3cret", db: 9}},
+		{"redis://sesame:pw@[::1]:6379/2", config{addrs: []string{"[::1]:6379"}, username: "sesame", password: "pw", db: 2}},
+		{"rediss://redis.example:6380/0", config{addrs: []string{"redis.example:6380"}, tls: true}},
+		{"redis://h1:7000,h2:7001,h3:7002/?cluster=true", config{addrs: []string{"h1:7000", "h2:7001", "h3:7002"}, cluster: true}},
+		{"redis://h1:7000?cluster=true&timeout=500ms&dial_timeout=1s", config{addrs: []string{"h1:7000"}, cluster: true, timeout: 500 * time.Millisecond, dialTimeout: time.Second}},
+	} {
+		got, err := parseURL(c.url)
+		if err != nil {
+			t.Errorf("parseURL(%q): %v", c.url, err)
+			continue
+		}
+		if c.want.timeout == 0 {
+			c.want.timeout = defaultTimeout
+		}
+		if c.want.dialTimeout == 0 {
+			c.want.dialTimeout = defaultDialTimeout
+		}
+		got.host = ""
+		if !slices.Equal(got.addrs, c.want.addrs) || got.username != c.want.username || got.password != c.want.password ||
+			got.db != c.want.db || got.cluster != c.want.cluster || got.tls != c.want.tls ||
+			got.timeout != c.want.timeout || got.dialTimeout != c.want.dialTimeout {
+			t.Errorf("parseURL(%q) = %+v, want %+v", c.url, got, c.want)
+		}
+	}
+	for _, bad := range []string{
+		"", "127.0.0.1:6379", "http://h:1", "redis://", "redis://h:0", "redis://h:x",
+		"redis://h:1/x", "redis://h:1/1/2", "redis://h1:1,h2:2", "redis://h1:1,h2:2/3?cluster=true",
+		"redis://h:1?cluster=maybe", "redis://h:1?timeout=-1s", "redis://h:1?pool=3",
+	} {
+		if c, err := parseURL(bad); err == nil {
+			t.Errorf("parseURL(%q) = %+v, want an error", bad, c)
+		}
+	}
+	// The password never shows in an error.
+	if _, err := parseURL("redis://u:hunter2@h:1/x"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("parseURL error %v", err)
+	}
+	if _, err := parseURL("redis://u:hunter2@h:1/%zz"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("parseURL error %v", err)
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	_, hash := sesame.NewSecret()
+	now := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	for _, s := range []sesame.Session{
+		{ID: "id", UserID: "u", SecretHash: hash, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour),
+			AbsoluteExpiresAt: now.Add(time.Hour), IP: "2001:db8::1", UserAgent: "curl/8", Kind: sesame.KindToken},
+		{ID: "id", UserID: "u", SecretHash: hash, Kind: sesame.KindCookie}, // zero times
+		{ID: "id", UserID: "u", SecretHash: hash, CreatedAt: now, IP: strings.Repeat("é", 100), UserAgent: "a:b:c\x00", Kind: sesame.KindCookie},
+	} {
+		kind := byte(kindCookieByte)
+		if s.Kind == sesame.KindToken {
+			kind = kindTokenByte
+		}
+		got, err := decodeRecord(encodeRecord(s, kind, 42), s.UserID, s.ID)
+		if err != nil {
+			t.Fatalf("decodeRecord: %v", err)
+		}
+		if !got.CreatedAt.Equal(s.CreatedAt) || !got.ExpiresAt.Equal(s.ExpiresAt) || !got.LastSeenAt.Equal(s.LastSeenAt) ||
+			!got.AbsoluteExpiresAt.Equal(s.AbsoluteExpiresAt) || got.IP != s.IP || got.UserAgent != s.UserAgent ||
+			got.Kind != s.Kind || got.SecretHash != s.SecretHash || got.CreatedAt.IsZero() != s.CreatedAt.IsZero() {
+			t.Errorf("round trip of %+v = %+v", s, got)
+		}
+	}
+	for _, bad := range []string{"", "1:2:3:", "1:2:x:" + strings.Repeat("h", 40), "1:2:3:short"} {
+		if _, err := decodeRecord(bad, "u", "id"); err == nil {
+			t.Errorf("decodeRecord(%q) = nil error", bad)
+		}
+	}
+}
+
+func TestPtr(t *testing.T) {
+	for _, c := range [][2]string{{"", ""}, {"u", "s"}, {"1:2", "3:4"}, {"a}b", "{x}"}} {
+		uid, sid, ok := parsePtr(ptr(c[0], c[1]))
+		if !ok || uid != c[0] || sid != c[1] {
+			t.Errorf("parsePtr(ptr(%q, %q)) = %q, %q, %t", c[0], c[1], uid, sid, ok)
+		}
+	}
+	for _, bad := range []string{"", "x", "5:ab", "-1:ab"} {
+		if _, _, ok := parsePtr(bad); ok {
+			t.Errorf("parsePtr(%q) ok", bad)
+		}
+	}
+	if userTag("a}b") == userTag("a") || userTag("~61") == userTag("a") || !strings.HasPrefix(userTag("x"), "{u:x}") {
+		t.Error("userTag does not keep tags apart")
+	}
+}
