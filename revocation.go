@@ -38,6 +38,18 @@ type RevocationSet struct {
 	until     map[string]time.Time
 	lastSeq   int64
 	syncedAt  time.Time
+	epoch     time.Time // see EpochStore
+}
+
+// IssuedTooEarly reports whether a token issued at iat predates the log's
+// epoch (see EpochStore): its session's revocation may have been lost with
+// the store's data, so it must be refused. Tokens count whole seconds, so
+// the epoch is compared at that precision.
+func (r *RevocationSet) IssuedTooEarly(iat time.Time) bool {
+	r.mu.RLock()
+	e := r.epoch
+	r.mu.RUnlock()
+	return !e.IsZero() && iat.Before(e.Truncate(time.Second))
 }
 
 // NewRevocationSet returns a set fed by log (which may be nil for a set fed
@@ -139,11 +151,22 @@ func (r *RevocationSet) sync(ctx context.Context) error {
 				r.lastSeq = v.Seq
 			}
 		}
-		if len(list) < page {
-			r.syncedAt = now
-		}
 		r.mu.Unlock()
 		if len(list) < page {
+			if es, ok := r.log.(EpochStore); ok {
+				epoch, err := es.Epoch(ctx)
+				if err != nil {
+					return err
+				}
+				r.mu.Lock()
+				if epoch.After(r.epoch) {
+					r.epoch = epoch
+				}
+				r.mu.Unlock()
+			}
+			r.mu.Lock()
+			r.syncedAt = now
+			r.mu.Unlock()
 			r.completed = n
 			return nil
 		}
@@ -182,4 +205,25 @@ func (r *RevocationSet) Run(ctx context.Context, every time.Duration, onErr func
 			lastPrune = r.now()
 		}
 	}
+}
+
+// Guard returns a TokenVerifier that also refuses tokens issued before the
+// log's epoch (IssuedTooEarly). v should consult this set for revocations,
+// so that the epoch it compares against is as fresh as the verdict.
+func (r *RevocationSet) Guard(v TokenVerifier) TokenVerifier { return epochGuard{v, r} }
+
+type epochGuard struct {
+	v TokenVerifier
+	r *RevocationSet
+}
+
+func (g epochGuard) Verify(ctx context.Context, token string) (Claims, error) {
+	c, err := g.v.Verify(ctx, token)
+	if err != nil {
+		return Claims{}, err
+	}
+	if g.r.IssuedTooEarly(c.IssuedAt) {
+		return Claims{}, fmt.Errorf("%w: issued before the session store's data began", ErrInvalidToken)
+	}
+	return c, nil
 }

@@ -144,3 +144,12 @@ type KeyStore interface {
 	// many it removed. The current key is never removed.
 	DeleteKeysRetiredBefore(ctx context.Context, t time.Time) (int, error)
 }
+
+// EpochStore is implemented by session stores that can lose their data
+// (Redis without persistence). Epoch returns the time since which the
+// store's data, its revocation log included, is complete: an access token
+// issued before it may belong to a session whose revocation was lost, so
+// verifiers refuse it (fail closed).
+type EpochStore interface {
+	Epoch(ctx context.Context) (time.Time, error)
+}

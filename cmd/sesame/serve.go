@@ -242,11 +242,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := revs.Sync(ctx); err != nil {
 		return fmt.Errorf("--session-store: reading revocations: %w", err)
 	}
-	verifier, err := token.NewVerifier(keys, issuer, audience,
+	tv, err := token.NewVerifier(keys, issuer, audience,
 		token.WithLeeway(c.tokenLeeway), token.WithRevocation(revs.Revoked), token.WithCache(16384))
 	if err != nil {
 		return err
 	}
+	// A session store that lost its data (Redis restarted empty) lost the
+	// revocations in it too: tokens issued before that are refused.
+	verifier := revs.Guard(tv)
 
 	var hopts []password.Option
 	if c.hashConcurrency > 0 {

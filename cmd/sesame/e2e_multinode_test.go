@@ -1,0 +1,758 @@
+package main
+
+// End-to-end tests of several "sesame serve" processes on one PostgreSQL
+// and one Redis, and of a Redis outage, against shared/API.md ("Nodes that
+// behave as one" and "When a store is down"). Every server is the real one,
+// started through run on 127.0.0.1:0; the request helpers are those of
+// e2e_tokens_test.go. Every identifier here starts with mn so that it
+// cannot collide with the other tests of package main.
+//
+// PostgreSQL: SESAME_TEST_POSTGRES, default
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable; each test
+// creates a database of its own and drops it at the end. Redis: each test
+// starts a private redis-server on a free loopback port. Without either the
+// tests skip, or fail when CI is set.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const mnDefaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// mnIssuer is the issuer (and so audience) every node of a cluster shares.
+const mnIssuer = "http://sesame-mn.test"
+
+// mnUnavailable skips the test, or fails it when CI is set.
+func mnUnavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+func mnHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// mnPostgres creates a fresh database, drops it (WITH (FORCE)) at cleanup,
+// and returns its URL.
+func mnPostgres(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv("SESAME_TEST_POSTGRES")
+	if admin == "" {
+		admin = mnDefaultPostgres
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cfg, err := pgx.ParseConfig(admin)
+	if err != nil {
+		mnUnavailable(t, "SESAME_TEST_POSTGRES %q: %v", admin, err)
+	}
+	cfg.ConnectTimeout = 3 * time.Second
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		mnUnavailable(t, "PostgreSQL unreachable (set SESAME_TEST_POSTGRES, default %s): %v", mnDefaultPostgres, err)
+	}
+	defer conn.Close(context.Background())
+	name := "sesame_mn_" + mnHex(8)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		mnUnavailable(t, "PostgreSQL at %s: cannot create a database: %v", admin, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Errorf("dropping database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("dropping database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("SESAME_TEST_POSTGRES must be a postgres:// URL here, got %q", admin)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// mnRedis is a private redis-server, without persistence.
+type mnRedis struct {
+	port int
+	dir  string
+	cmd  *exec.Cmd
+}
+
+func mnFreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// mnStartRedis starts a redis-server on a free loopback port and kills it
+// at cleanup.
+func mnStartRedis(t testing.TB) *mnRedis {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		mnUnavailable(t, "redis-server is not installed: %v", err)
+	}
+	r := &mnRedis{port: mnFreePort(t), dir: t.TempDir()}
+	r.start(t)
+	t.Cleanup(r.kill)
+	return r
+}
+
+func (r *mnRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+func (r *mnRedis) url() string  { return "redis://" + r.addr() + "/0" }
+
+func (r *mnRedis) start(t testing.TB) {
+	t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir,
+		"--logfile", filepath.Join(r.dir, "redis.log"))
+	if err := r.cmd.Start(); err != nil {
+		t.Fatalf("starting redis-server: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", r.addr(), time.Second)
+		if err == nil {
+			// Wait for it to answer, not only to accept.
+			c.SetDeadline(time.Now().Add(time.Second))
+			_, werr := c.Write([]byte("PING\r\n"))
+			buf := make([]byte, 16)
+			n, rerr := c.Read(buf)
+			c.Close()
+			if werr == nil && rerr == nil && strings.HasPrefix(string(buf[:n]), "+PONG") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			r.kill()
+			t.Fatalf("redis-server on %s did not start: %v", r.addr(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill stops the server with SIGKILL and waits for it.
+func (r *mnRedis) kill() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// mnNode is a running "sesame serve".
+type mnNode struct {
+	*tokServer
+	name string
+	done chan error
+}
+
+// exited reports whether run has returned (the process would have ended).
+func (n *mnNode) exited() (bool, error) {
+	select {
+	case err := <-n.done:
+		n.done <- err // keep it for cleanup
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
+// mnMasterEnv returns a getenv with a fresh SESAME_MASTER_KEY and nothing
+// else.
+func mnMasterEnv() func(string) string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	key := base64.StdEncoding.EncodeToString(b)
+	return func(k string) string {
+		if k == "SESAME_MASTER_KEY" {
+			return key
+		}
+		return ""
+	}
+}
+
+// mnStart runs "sesame serve" with its own data directory on the shared
+// stores, and waits until it listens. At cleanup it stops the server and
+// fails unless run returns nil.
+func mnStart(t *testing.T, name string, getenv func(string) string, extra ...string) *mnNode {
+	t.Helper()
+	dataDir := t.TempDir()
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, extra...)
+	ctx, cancel := context.WithCancel(context.Background())
+	log := &tokLog{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, args, getenv, strings.NewReader(""), io.Discard, log)
+	}()
+	var f map[string]string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if f = tokListening(log.String()); f != nil {
+			break
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("node %s: run(%q) returned before listening: %v\nstderr:\n%s", name, args, err, log)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("node %s: run(%q) did not log its address within 30s\nstderr:\n%s", name, args, log)
+		}
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 32}
+	s := &tokServer{
+		host: f["addr"], base: "http://" + f["addr"], issuer: f["issuer"], kid: f["kid"], alg: f["signing_alg"],
+		dataDir: dataDir, log: log,
+		client: &http.Client{
+			Transport:     tr,
+			Timeout:       30 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	if s.host == "" || s.kid == "" {
+		cancel()
+		t.Fatalf("node %s: listening line lacks addr or kid: %v", name, f)
+	}
+	n := &mnNode{tokServer: s, name: name, done: done}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("node %s: run returned %v after its context ended; want nil (graceful shutdown)", name, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("node %s: run did not return within 30s of its context ending", name)
+		}
+		if out := log.String(); strings.Contains(out, "panic") {
+			t.Errorf("node %s: server log mentions a panic:\n%s", name, out)
+		}
+		if t.Failed() {
+			t.Logf("node %s log:\n%s", name, log)
+		}
+	})
+	return n
+}
+
+// mnCLI runs a data command on the shared stores with the shared master key.
+func mnCLI(t testing.TB, getenv func(string) string, stdin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, args, getenv, strings.NewReader(stdin), &out, &errOut); err != nil {
+		t.Fatalf("sesame %s: %v (stderr %q)", strings.Join(args, " "), err, errOut.String())
+	}
+	return out.String()
+}
+
+// mnSession is GET /v1/session with the cookie.
+func (n *mnNode) mnSession(t testing.TB, cookie string) tokResp {
+	t.Helper()
+	return n.do(t, "GET", "/v1/session", "", "", tokWithCookie(cookie)...)
+}
+
+func (n *mnNode) mnWantCookie(t testing.TB, cookie string, status int, what string) {
+	t.Helper()
+	tokWant(t, n.mnSession(t, cookie), status, fmt.Sprintf("node %s: %s", n.name, what))
+}
+
+func (n *mnNode) mnWantLive(t testing.TB, at, what string) {
+	t.Helper()
+	n.wantLive(t, at, "node "+n.name+": "+what)
+}
+
+func (n *mnNode) mnWantDead(t testing.TB, at, what string) {
+	t.Helper()
+	n.wantDead(t, at, "node "+n.name+": "+what)
+}
+
+func (n *mnNode) mnRevoke(t testing.TB, tok, what string) {
+	t.Helper()
+	tokWant(t, n.form(t, "/v1/token/revoke", url.Values{"token": {tok}}.Encode()), http.StatusOK, "node "+n.name+": revoke "+what)
+}
+
+// mnWaitStatus polls path on n until it answers want, for at most within;
+// it returns how long that took, or fails.
+func (n *mnNode) mnWaitStatus(t testing.TB, path string, want int, within time.Duration, what string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var last tokResp
+	for {
+		last = n.do(t, "GET", path, "", "")
+		if last.status == want {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("node %s: %s: GET %s still %d after %v, want %d; body %s", n.name, what, path, last.status, within, want, last.body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestMultiNode: three servers on one PostgreSQL and one Redis behave as one:
+// a login, a token, every kind of revocation and a key rotation made on one
+// node hold on every node, at once; login throttling counts across nodes.
+func TestMultiNode(t *testing.T) {
+	t.Parallel()
+	pg := mnPostgres(t)
+	rd := mnStartRedis(t)
+	env := mnMasterEnv()
+	stores := []string{"--db", pg, "--session-store", rd.url(), "--issuer", mnIssuer}
+	a := mnStart(t, "A", env, stores...)
+	b := mnStart(t, "B", env, stores...)
+	c := mnStart(t, "C", env, stores...)
+	nodes := []*mnNode{a, b, c}
+	if a.kid != b.kid || b.kid != c.kid {
+		t.Errorf("nodes started one after the other on one database sign with different keys: A %s, B %s, C %s", a.kid, b.kid, c.kid)
+	}
+	// Tries of each timing-sensitive check.
+	const tries = 2
+
+	t.Run("register on A, cookie login on B, works on C", func(t *testing.T) {
+		email := tokEmail("mn-login")
+		a.register(t, email)
+		cookie, _ := b.cookieLogin(t, email, tokPassword)
+		c.mnWantCookie(t, cookie, http.StatusOK, "cookie from a login on B")
+		a.mnWantCookie(t, cookie, http.StatusOK, "cookie from a login on B")
+		r := c.do(t, "GET", "/v1/userinfo", "", "", tokWithCookie(cookie)...)
+		tokWant(t, r, http.StatusOK, "node C: /v1/userinfo with a cookie from B")
+	})
+
+	t.Run("bearer token from A works on B and C", func(t *testing.T) {
+		email := tokEmail("mn-bearer")
+		a.register(t, email)
+		g := a.grant(t, email, tokPassword)
+		b.mnWantLive(t, g.access, "A's token")
+		c.mnWantLive(t, g.access, "A's token")
+		g2 := b.mustRefresh(t, g.refresh, "A's refresh token on B")
+		c.mnWantLive(t, g2.access, "B's refreshed token")
+		a.mnWantLive(t, g2.access, "B's refreshed token")
+	})
+
+	t.Run("logout on B ends the session on A and C", func(t *testing.T) {
+		email := tokEmail("mn-logout")
+		a.register(t, email)
+		for i := range tries {
+			cookie, _ := a.cookieLogin(t, email, tokPassword)
+			// Each node has just seen the session alive (a warm cache).
+			for _, n := range nodes {
+				n.mnWantCookie(t, cookie, http.StatusOK, "cookie before the logout")
+			}
+			tokWant(t, b.do(t, "DELETE", "/v1/session", "", "", tokWithCookie(cookie)...), http.StatusNoContent, "logout on B")
+			a.mnWantCookie(t, cookie, http.StatusUnauthorized, fmt.Sprintf("try %d: cookie on the very next request after a logout on B", i+1))
+			c.mnWantCookie(t, cookie, http.StatusUnauthorized, fmt.Sprintf("try %d: cookie on the very next request after a logout on B", i+1))
+			r := c.do(t, "GET", "/v1/userinfo", "", "", tokWithCookie(cookie)...)
+			tokWant(t, r, http.StatusUnauthorized, "node C: /v1/userinfo with the logged-out cookie")
+		}
+	})
+
+	t.Run("token revoke on C ends the family on A and B", func(t *testing.T) {
+		email := tokEmail("mn-revoke")
+		a.register(t, email)
+		for i := range tries {
+			for _, which := range []string{"access", "refresh"} {
+				g := a.grant(t, email, tokPassword)
+				a.mnWantLive(t, g.access, "before the revocation")
+				b.mnWantLive(t, g.access, "before the revocation")
+				tok := g.access
+				if which == "refresh" {
+					tok = g.refresh
+				}
+				c.mnRevoke(t, tok, which+" token")
+				what := fmt.Sprintf("try %d: next request after the %s token was revoked on C", i+1, which)
+				a.mnWantDead(t, g.access, what)
+				b.mnWantDead(t, g.access, what)
+				b.wantRefreshDead(t, g.refresh, "node B: "+what)
+			}
+		}
+	})
+
+	t.Run("refresh reuse on A ends the family on B and C", func(t *testing.T) {
+		email := tokEmail("mn-reuse")
+		a.register(t, email)
+		for i := range tries {
+			g1 := a.grant(t, email, tokPassword)
+			g2 := a.mustRefresh(t, g1.refresh, "refresh on A")
+			b.mnWantLive(t, g2.access, "newest token before the replay")
+			c.mnWantLive(t, g2.access, "newest token before the replay")
+			tokWantErr(t, a.refresh(t, g1.refresh), http.StatusBadRequest, "invalid_grant", "replay on A")
+			what := fmt.Sprintf("try %d: newest access token right after a replay detected on A", i+1)
+			b.mnWantDead(t, g2.access, what)
+			c.mnWantDead(t, g2.access, what)
+			c.wantRefreshDead(t, g2.refresh, "node C: newest refresh token after a replay on A")
+		}
+	})
+
+	t.Run("password change on B ends sessions and families on A and C", func(t *testing.T) {
+		email := tokEmail("mn-password")
+		a.register(t, email)
+		cookieA, _ := a.cookieLogin(t, email, tokPassword)
+		cookieC, _ := c.cookieLogin(t, email, tokPassword)
+		cookieB, _ := b.cookieLogin(t, email, tokPassword)
+		gA := a.grant(t, email, tokPassword)
+		gC := c.grant(t, email, tokPassword)
+		for _, n := range nodes {
+			n.mnWantCookie(t, cookieA, http.StatusOK, "A's cookie before the change")
+			n.mnWantCookie(t, cookieC, http.StatusOK, "C's cookie before the change")
+			n.mnWantLive(t, gA.access, "A's token before the change")
+			n.mnWantLive(t, gC.access, "C's token before the change")
+		}
+		const newPassword = "mn a brand new password"
+		r := b.postJSON(t, "/v1/password", map[string]string{"current_password": tokPassword, "new_password": newPassword}, tokWithCookie(cookieB)...)
+		if !tokWant(t, r, http.StatusNoContent, "password change on B") {
+			t.FailNow()
+		}
+		for _, n := range []*mnNode{a, c} {
+			n.mnWantCookie(t, cookieA, http.StatusUnauthorized, "A's cookie right after a password change on B")
+			n.mnWantCookie(t, cookieC, http.StatusUnauthorized, "C's cookie right after a password change on B")
+			n.mnWantDead(t, gA.access, "A's token right after a password change on B")
+			n.mnWantDead(t, gC.access, "C's token right after a password change on B")
+		}
+		a.wantRefreshDead(t, gC.refresh, "node A: C's refresh token after a password change on B")
+		c.wantRefreshDead(t, gA.refresh, "node C: A's refresh token after a password change on B")
+		// "Every other session": the caller's own goes on, everywhere.
+		a.mnWantCookie(t, cookieB, http.StatusOK, "the changing session's own cookie")
+		// The new password works on another node, the old one does not.
+		c.grant(t, email, newPassword)
+		tokWantErr(t, a.form(t, "/v1/token", url.Values{"grant_type": {"password"}, "username": {email}, "password": {tokPassword}}.Encode()),
+			http.StatusBadRequest, "invalid_grant", "node A: old password after the change on B")
+	})
+
+	t.Run("admin revoke on A ends sessions and families on B and C", func(t *testing.T) {
+		adminEmail := tokEmail("mn-admin")
+		mnCLI(t, env, tokPassword+"\n", "user", "add", "--email", adminEmail, "--role", "admin", "--password-stdin",
+			"--data-dir", t.TempDir(), "--db", pg, "--session-store", rd.url())
+		adminAT := a.grant(t, adminEmail, tokPassword).access
+		email := tokEmail("mn-admin-target")
+		uid := a.register(t, email)
+		for i := range tries {
+			cookie, _ := b.cookieLogin(t, email, tokPassword)
+			g := c.grant(t, email, tokPassword)
+			for _, n := range nodes {
+				n.mnWantCookie(t, cookie, http.StatusOK, "cookie before the admin acts")
+				n.mnWantLive(t, g.access, "token before the admin acts")
+			}
+			tokWant(t, a.do(t, "DELETE", "/v1/admin/users/"+uid+"/sessions", "", "", tokBearer(adminAT)...), http.StatusNoContent, "admin revoke on A")
+			what := fmt.Sprintf("try %d: right after an admin ended the user's sessions on A", i+1)
+			for _, n := range []*mnNode{b, c} {
+				n.mnWantCookie(t, cookie, http.StatusUnauthorized, "cookie "+what)
+				n.mnWantDead(t, g.access, "token "+what)
+			}
+			b.wantRefreshDead(t, g.refresh, "node B: refresh token "+what)
+		}
+	})
+
+	t.Run("keys rotate reaches every node", func(t *testing.T) {
+		email := tokEmail("mn-rotate")
+		a.register(t, email)
+		oldKid := a.kid
+		rts := map[*mnNode]string{}
+		var oldTokens []string
+		for _, n := range nodes {
+			g := n.grant(t, email, tokPassword)
+			if k := tokParse(t, g.access).header["kid"]; k != oldKid {
+				t.Errorf("node %s signs with kid %v before the rotation, want %s", n.name, k, oldKid)
+			}
+			rts[n] = g.refresh
+			oldTokens = append(oldTokens, g.access)
+		}
+		out := mnCLI(t, env, "", "keys", "rotate", "--data-dir", t.TempDir(), "--db", pg, "--session-store", rd.url())
+		rotated := time.Now()
+		t.Logf("sesame keys rotate: %s", strings.TrimSpace(out))
+		var newTokens []string
+		newKids := map[string]bool{}
+		pending := map[*mnNode]bool{a: true, b: true, c: true}
+		for len(pending) > 0 {
+			for _, n := range nodes {
+				if !pending[n] {
+					continue
+				}
+				g := n.mustRefresh(t, rts[n], "node "+n.name+": refresh while waiting for the new key")
+				rts[n] = g.refresh
+				j := tokParse(t, g.access)
+				kid, _ := j.header["kid"].(string)
+				if kid == oldKid {
+					oldTokens = append(oldTokens, g.access)
+					continue
+				}
+				delete(pending, n)
+				newKids[kid] = true
+				newTokens = append(newTokens, g.access)
+				t.Logf("node %s signs with %s after %v", n.name, kid, time.Since(rotated).Round(time.Millisecond))
+				if !strings.Contains(out, kid) {
+					t.Errorf("node %s signs with kid %s, not the one sesame keys rotate reported: %q", n.name, kid, out)
+				}
+			}
+			if len(pending) == 0 {
+				break
+			}
+			if time.Since(rotated) > 10*time.Second {
+				var names []string
+				for _, n := range nodes {
+					if pending[n] {
+						names = append(names, n.name)
+					}
+				}
+				t.Fatalf("10 s after sesame keys rotate, node(s) %v still sign with the old kid %s", names, oldKid)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if len(newKids) != 1 {
+			t.Errorf("after the rotation the nodes sign with %d different new kids %v, want one", len(newKids), newKids)
+		}
+		for _, n := range nodes {
+			_, keys := n.jwks(t)
+			published := map[string]bool{}
+			for _, k := range keys {
+				published[fmt.Sprint(k["kid"])] = true
+			}
+			if !published[oldKid] {
+				t.Errorf("node %s: old kid %s is gone from the JWKS right after the rotation", n.name, oldKid)
+			}
+			for kid := range newKids {
+				if !published[kid] {
+					t.Errorf("node %s: new kid %s is not in the JWKS", n.name, kid)
+				}
+			}
+			for i, at := range oldTokens {
+				n.mnWantLive(t, at, fmt.Sprintf("old-key token %d after the rotation", i+1))
+			}
+			for i, at := range newTokens {
+				n.mnWantLive(t, at, fmt.Sprintf("new-key token %d", i+1))
+			}
+		}
+	})
+
+	t.Run("login throttling counts across nodes", func(t *testing.T) {
+		email := tokEmail("mn-throttle")
+		a.register(t, email)
+		for i := 1; i <= 10; i++ {
+			n := nodes[(i-1)%len(nodes)]
+			r := n.postJSON(t, "/v1/session", map[string]string{"email": email, "password": "mn wrong password " + strconv.Itoa(i)})
+			switch r.status {
+			case http.StatusTooManyRequests:
+				if ra := r.header.Get("Retry-After"); ra == "" {
+					t.Errorf("node %s: 429 without Retry-After", n.name)
+				}
+				if len(mnSetCookies(r)) > 0 {
+					t.Errorf("node %s: 429 sets a cookie", n.name)
+				}
+				t.Logf("429 on node %s at failure %d (spread over A, B, C)", n.name, i)
+				// The right password is throttled too, on another node.
+				m := nodes[i%len(nodes)]
+				r2 := m.postJSON(t, "/v1/session", map[string]string{"email": email, "password": tokPassword})
+				tokWant(t, r2, http.StatusTooManyRequests, "node "+m.name+": right password while throttled elsewhere")
+				return
+			case http.StatusUnauthorized:
+			default:
+				t.Fatalf("node %s: failed login %d: status %d, want 401 or 429; body %s", n.name, i, r.status, r.body)
+			}
+		}
+		t.Errorf("10 failed logins for one account spread over nodes A, B and C never got 429: throttling does not count across nodes")
+	})
+}
+
+func mnSetCookies(r tokResp) []*http.Cookie {
+	return (&http.Response{Header: r.header}).Cookies()
+}
+
+// TestRedisOutage: with sessions in a Redis that is killed, nothing is
+// authenticated (503, never 200), /readyz is 503 and the process stays up;
+// when Redis comes back empty, service resumes within seconds and every
+// revocation made before the outage is still in force.
+func TestRedisOutage(t *testing.T) {
+	t.Parallel()
+	pg := mnPostgres(t)
+	rd := mnStartRedis(t)
+	env := mnMasterEnv()
+	stores := []string{"--db", pg, "--session-store", rd.url(), "--issuer", mnIssuer}
+	s := mnStart(t, "S", env, stores...)
+
+	email := tokEmail("mn-outage")
+	s.register(t, email)
+	cookie, _ := s.cookieLogin(t, email, tokPassword)
+	live := s.grant(t, email, tokPassword)
+	revoked := s.grant(t, email, tokPassword)
+	s.mnRevoke(t, revoked.refresh, "the second family's refresh token")
+	s.mnWantDead(t, revoked.access, "revoked family before the outage")
+	s.mnWantLive(t, live.access, "live family before the outage")
+	s.mnWantCookie(t, cookie, http.StatusOK, "cookie before the outage")
+	tokWant(t, s.do(t, "GET", "/readyz", "", ""), http.StatusOK, "/readyz before the outage")
+
+	// Tokens count whole seconds, and so does the store's epoch (see
+	// redisstore.Epoch): a node that starts after a data loss refuses every
+	// token issued in a second before it. Let that second pass.
+	time.Sleep(1100 * time.Millisecond)
+	rd.kill()
+	killed := time.Now()
+	t.Logf("redis-server killed")
+
+	t.Run("during the outage", func(t *testing.T) {
+		timed := func(what string, f func() tokResp) tokResp {
+			t.Helper()
+			start := time.Now()
+			r := f()
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("%s took %v during the outage; want an answer within seconds", what, d.Round(time.Millisecond))
+			}
+			return r
+		}
+		r := timed("GET /v1/session", func() tokResp { return s.mnSession(t, cookie) })
+		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", "cookie during the outage")
+
+		r = timed("GET /v1/userinfo (cookie)", func() tokResp {
+			return s.do(t, "GET", "/v1/userinfo", "", "", tokWithCookie(cookie)...)
+		})
+		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", "/v1/userinfo with a cookie during the outage")
+
+		r = timed("POST /v1/session", func() tokResp {
+			return s.postJSON(t, "/v1/session", map[string]string{"email": email, "password": tokPassword})
+		})
+		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", "cookie login during the outage")
+		if sc := r.header.Values("Set-Cookie"); len(sc) > 0 {
+			t.Errorf("cookie login during the outage sets cookies %q, want none", sc)
+		}
+
+		r = timed("POST /v1/token", func() tokResp {
+			return s.form(t, "/v1/token", url.Values{"grant_type": {"password"}, "username": {email}, "password": {tokPassword}}.Encode())
+		})
+		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", "password grant during the outage")
+		r = timed("POST /v1/token refresh", func() tokResp { return s.refresh(t, live.refresh) })
+		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", "refresh grant during the outage")
+
+		s.mnWaitStatus(t, "/readyz", http.StatusServiceUnavailable, 5*time.Second, "readiness during the outage")
+		tokWant(t, s.do(t, "GET", "/healthz", "", ""), http.StatusOK, "/healthz during the outage")
+
+		// The revoked family: never 200.
+		r = s.userinfo(t, revoked.access)
+		if r.status != http.StatusUnauthorized && r.status != http.StatusServiceUnavailable {
+			t.Errorf("revoked family's access token during the outage: %d, want 401 or 503; body %s", r.status, r.body)
+		}
+		// A live family whose revocation state cannot be read: 503. The
+		// in-process set may answer while its last sync is a few seconds
+		// old; after that, 503 and never 200.
+		var first int
+		for {
+			r = s.userinfo(t, live.access)
+			if first == 0 {
+				first = r.status
+				t.Logf("live family's access token right after the kill: %d", r.status)
+			}
+			if r.status == http.StatusServiceUnavailable {
+				tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", "live family's access token during the outage")
+				t.Logf("live family's access token gets 503 %v after the kill", time.Since(killed).Round(time.Millisecond))
+				break
+			}
+			if r.status == http.StatusUnauthorized {
+				t.Errorf("live family's access token during the outage: 401 (the client is told to sign in again), want 503 unavailable")
+				break
+			}
+			if time.Since(killed) > 10*time.Second {
+				t.Errorf("live family's access token still gets %d %v after the session store died, want 503 unavailable (its revocation state cannot be read)", r.status, time.Since(killed).Round(time.Millisecond))
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		// Revoking while the store is down does not crash anything and
+		// never pretends to have worked by letting the token through.
+		s.form(t, "/v1/token/revoke", url.Values{"token": {live.refresh}}.Encode())
+		r = s.do(t, "DELETE", "/v1/session", "", "", tokWithCookie(cookie)...)
+		if r.status != http.StatusServiceUnavailable {
+			t.Errorf("logout during the outage: %d, want 503; body %s", r.status, r.body)
+		}
+
+		if gone, err := s.exited(); gone {
+			t.Fatalf("the server exited during the outage: %v\n%s", err, s.log)
+		}
+		tokWant(t, s.do(t, "GET", "/healthz", "", ""), http.StatusOK, "/healthz after the outage requests")
+	})
+
+	rd.start(t) // same port, empty: no persistence
+	back := time.Now()
+	t.Logf("redis-server restarted, empty, %v after the kill", back.Sub(killed).Round(time.Millisecond))
+
+	t.Run("after the store returns empty", func(t *testing.T) {
+		d := s.mnWaitStatus(t, "/readyz", http.StatusOK, 10*time.Second, "readiness after the store's return")
+		t.Logf("/readyz 200 %v after the store's return", d.Round(time.Millisecond))
+
+		// Service resumes by itself within seconds: a fresh login works.
+		var fresh string
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r := s.postJSON(t, "/v1/session", map[string]string{"email": email, "password": tokPassword})
+			if r.status == http.StatusCreated {
+				for _, c := range mnSetCookies(r) {
+					if c.Name == tokCookie {
+						fresh = c.Value
+					}
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cookie login 10 s after the store's return: %d; body %s", r.status, r.body)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		s.mnWantCookie(t, fresh, http.StatusOK, "fresh cookie after the store's return")
+
+		s.mnWantDead(t, revoked.access, "revoked family's access token after the store came back empty")
+		s.wantRefreshDead(t, revoked.refresh, "node S: revoked family's refresh token after the store came back empty")
+		s.mnWantCookie(t, cookie, http.StatusUnauthorized, "pre-outage cookie whose session the store lost")
+
+		g := s.grant(t, email, tokPassword)
+		s.mnWantLive(t, g.access, "fresh token after the store's return")
+		// A revocation made after the return is in force too.
+		s.mnRevoke(t, g.refresh, "a fresh family")
+		s.mnWantDead(t, g.access, "fresh family revoked after the store's return")
+
+		if r := s.refresh(t, live.refresh); r.status == http.StatusOK {
+			t.Logf("note: the pre-outage live family's refresh token still works after the data loss")
+		}
+		t.Logf("pre-outage live family's access token after the data loss: %d", s.userinfo(t, live.access).status)
+	})
+
+	// A node that starts after the data loss has nothing in memory: the
+	// revocations made before the outage must still be in force there too.
+	t.Run("node started after the data loss", func(t *testing.T) {
+		n := mnStart(t, "S2", env, stores...)
+		n.mnWantDead(t, revoked.access, "family revoked before the outage, on a node started after the store lost its data")
+		n.mnWantCookie(t, cookie, http.StatusUnauthorized, "pre-outage cookie on a node started after the data loss")
+	})
+}
