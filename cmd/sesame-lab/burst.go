@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,12 +15,10 @@ import (
 
 // burstRun starts the real binary and sends it n logins at once.
 type burstRun struct {
-	bin      string
-	store    string // memory or sqlite
-	n        int
-	conc     int           // --hash-concurrency
-	steady   time.Duration // length of the closed-loop login run after the burst; 0 skips it
-	childLog io.Writer     // where the binary's stderr goes, or nil
+	srv    sesameServer // its flags and environment are added to for each run
+	n      int
+	conc   int           // --hash-concurrency
+	steady time.Duration // length of the closed-loop login run after the burst; 0 skips it
 }
 
 // burstResult is what one burst saw. Sizes are in MiB.
@@ -47,80 +42,26 @@ func (r burstResult) other() int {
 	return n
 }
 
-// run starts a fresh server process with env added to ours (less any GOGC,
-// GOMEMLIMIT, GODEBUG and GOMAXPROCS of our own), reads its VmRSS (fresh),
-// signs in once, reads VmRSS again (idle), sends the burst, reads VmHWM
-// (peak), then logs in from a closed loop for b.steady to measure the
-// binary's CPU time per login, and stops the process.
+// run starts a fresh server process with env added to its environment,
+// reads its VmRSS (fresh), signs in once, reads VmRSS again (idle), sends
+// the burst, reads VmHWM (peak), then logs in from a closed loop for
+// b.steady to measure the binary's CPU time per login, and stops the
+// process.
 func (b burstRun) run(ctx context.Context, env []string) (burstResult, error) {
-	dir, err := os.MkdirTemp("", "sesame-lab-data-")
+	srv := b.srv
+	srv.flags = append(slices.Clone(srv.flags), "--hash-concurrency", strconv.Itoa(b.conc))
+	srv.env = append(slices.Clone(srv.env), env...)
+	p, stop, err := srv.start(ctx)
 	if err != nil {
 		return burstResult{}, err
 	}
-	defer os.RemoveAll(dir)
-	sessionStore := "memory"
-	if b.store == "sqlite" {
-		sessionStore = "sqlite:" + dir + "/sesame.db"
-	}
-	// Every login here comes from one address and for one account; the
-	// throttle is raised so the burst meets the hasher, not the limiter.
-	cmd := exec.CommandContext(ctx, b.bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
-		"--session-store", sessionStore, "--hash-concurrency", strconv.Itoa(b.conc),
-		"--login-account-limit", "1000000", "--login-address-limit", "1000000")
-	for _, kv := range os.Environ() {
-		switch k, _, _ := strings.Cut(kv, "="); k {
-		case "GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS":
-		default:
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	cmd.WaitDelay = 5 * time.Second
-	errPipe, err := cmd.StderrPipe()
-	if err != nil {
-		return burstResult{}, err
-	}
-	if err := cmd.Start(); err != nil {
-		return burstResult{}, err
-	}
-	defer func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	}()
-	addr := make(chan string, 1)
-	go func() {
-		// Read to the end, so the binary never blocks on a full pipe.
-		sc := bufio.NewScanner(errPipe)
-		for sc.Scan() {
-			line := sc.Text()
-			if b.childLog != nil {
-				fmt.Fprintln(b.childLog, line)
-			}
-			if strings.Contains(line, `msg="sesame listening"`) {
-				for _, f := range strings.Fields(line) {
-					if a, ok := strings.CutPrefix(f, "addr="); ok {
-						addr <- a
-					}
-				}
-			}
-		}
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case <-time.After(15 * time.Second):
-		return burstResult{}, errors.New("the binary did not log sesame listening within 15s")
-	case <-ctx.Done():
-		return burstResult{}, ctx.Err()
-	}
-
-	pid := cmd.Process.Pid
+	defer stop()
+	base, pid := p.base, p.pid
 	var r burstResult
 	if r.fresh, err = procStatusMiB(pid, "VmRSS"); err != nil {
 		return r, err
 	}
-	if _, _, err := signIn(ctx, base, labEmail, labPassword); err != nil {
+	if _, _, err := signIn(ctx, base); err != nil {
 		return r, err
 	}
 	if r.idle, err = procStatusMiB(pid, "VmRSS"); err != nil {
@@ -151,21 +92,9 @@ func (b burstRun) run(ctx context.Context, env []string) (burstResult, error) {
 // report runs the burst rounds times for the default environment and each
 // variant, interleaved, and prints the table.
 func (b burstRun) report(ctx context.Context, rounds int, variants []string, stdout, stderr io.Writer) error {
-	if b.bin == "" {
-		dir, err := os.MkdirTemp("", "sesame-lab-bin-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		b.bin = dir + "/sesame"
-		fmt.Fprintln(stderr, "building ./cmd/sesame")
-		if out, err := runGo(ctx, "build", "-o", b.bin, "./cmd/sesame"); err != nil {
-			return fmt.Errorf("go build ./cmd/sesame: %w\n%s", err, out)
-		}
-	}
 	envs := append([]string{""}, variants...)
 	allowance := float64(b.conc*19 + 64) // MiB above idle
-	fmt.Fprintf(stdout, "### login burst: %d logins at once to the real binary, store=%s, --hash-concurrency %d\n\n", b.n, b.store, b.conc)
+	fmt.Fprintf(stdout, "### login burst: %d logins at once to the real binary, store=%s, --hash-concurrency %d\n\n", b.n, b.srv.store, b.conc)
 	fmt.Fprintf(stdout, "Goal: peak RSS (VmHWM) − idle RSS ≤ %d × 19 MiB + 64 MiB = %.0f MiB. Idle is VmRSS after one registration and one login (two hashes); fresh is VmRSS before them, so peak − fresh is the stricter reading.\n\n", b.conc, allowance)
 	fmt.Fprintf(stdout, "| round | environment | fresh RSS | idle RSS | peak RSS | peak − idle | peak − fresh | 201 | 503 | other | burst took | steady logins/s | CPU/login |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	overIdle := make([][]float64, len(envs))
@@ -236,53 +165,4 @@ func (b burstRun) fire(ctx context.Context, base string) (status map[int]int, fa
 	close(start)
 	wg.Wait()
 	return status, failed, time.Since(t)
-}
-
-// procStatusMiB reads a size field such as VmRSS or VmHWM of
-// /proc/PID/status, in MiB.
-func procStatusMiB(pid int, field string) (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(data)) {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			if err != nil {
-				return 0, fmt.Errorf("%s in /proc/%d/status: %w", field, pid, err)
-			}
-			return float64(kb) / 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
-}
-
-// procCPU returns the user and system CPU time of process pid from
-// /proc/PID/stat, counting in the kernel's USER_HZ ticks of 10 ms (its value
-// on every Linux this runs on).
-func procCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The fields after the command name, which is in parentheses and may
-	// hold spaces: state is the first, utime the 12th and stime the 13th.
-	var f []string
-	if i := bytes.LastIndexByte(data, ')'); i >= 0 {
-		f = strings.Fields(string(data[i+1:]))
-	}
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
-}
-
-// runGo runs the go command in the current directory.
-func runGo(ctx context.Context, args ...string) ([]byte, error) {
-	return exec.CommandContext(ctx, "go", args...).CombinedOutput()
 }

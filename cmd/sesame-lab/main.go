@@ -4,19 +4,30 @@
 // baseline, Sesame...), and the summary is the median of the rounds: the
 // machines this runs on are small and shared, so only ratios travel.
 //
-//	sesame-lab session-load [-store memory|sqlite] [-load go|wrk] [-duration 5s] [-conns 32] [-rounds 3] [-user-cache 1s]
-//	sesame-lab session-load -serve [-store memory|sqlite]
+//	sesame-lab session-load [-store memory|sqlite] [-load go|wrk] [-duration 5s] [-conns 32] [-rounds 3]
+//	sesame-lab token-load [-store sqlite|memory] [-load go|wrk] [-pools 20000,65536] ...
+//	sesame-lab refresh [-store sqlite|memory] [-conns 8] [-duration 5s] [-rounds 3]
+//	sesame-lab cache-hits [-pools 16384,20000,32768,65536]
 //	sesame-lab login [-store sqlite|memory] [-duration 5s] [-rounds 3] [-burst 300] [-variant GOMEMLIMIT=117MiB]...
 //
+// Every server measured is a process of its own, so that each one's CPU
+// time can be read from /proc/PID/stat: Sesame is the real binary (go build
+// ./cmd/sesame, then sesame serve --addr 127.0.0.1:0 --data-dir TMP), and
+// the baseline is this program's hidden bare command, a bare net/http
+// handler that writes the very bytes Sesame answers with.
+//
 // session-load is GET /v1/session with a valid cookie under load over
-// loopback, against a bare net/http handler that writes the same body; with
-// -user-cache it also loads an experimental Sesame whose user lookups are
-// cached. login is POST /v1/session against argon2id itself, then the peak
-// resident memory of the real binary while a burst of logins arrives at
-// once, also under each -variant environment. The session lookup
-// benchmarks live beside the stores, as go test -bench functions (memstore
-// and sqlitestore BenchmarkSessionLookup); docs/BENCHMARKS.md has the
-// commands.
+// loopback. token-load is GET /v1/userinfo with a bearer access token: the
+// same one again and again (verified-token cache hits) and tokens cycled
+// from pools larger than the cache (mostly misses). refresh is chains of
+// refresh grants, each client on a family of its own. cache-hits counts,
+// in this process, how often a verified-token cache of serve's size hits
+// on token-load's pools. login is POST
+// /v1/session against argon2id itself, then the peak resident memory of the
+// binary while a burst of logins arrives at once, also under each -variant
+// environment. The session lookup and token verification benchmarks live
+// beside their packages, as go test -bench functions; docs/BENCHMARKS.md
+// has the commands.
 //
 // All traffic goes to servers this program starts on 127.0.0.1, and every
 // load loop stops by itself, bounded in time and in count.
@@ -37,10 +48,13 @@ const usage = `Usage: sesame-lab <command> [flags]
 
 Commands:
   session-load   GET /v1/session under load, as a ratio to a bare net/http handler
+  token-load     GET /v1/userinfo with bearer tokens under load, as a ratio to a bare handler
+  refresh        refresh-grant throughput and CPU per refresh, beside a bare handler
+  cache-hits     the verified-token cache's hit rate on token-load's pools (in-process)
   login          login throughput as a ratio to raw argon2id; peak RSS of a login burst
 
 "sesame-lab <command> -h" lists a command's flags. Run it from the module's
-root: login builds ./cmd/sesame.
+root: each command builds ./cmd/sesame (or takes -bin).
 `
 
 func main() {
@@ -63,8 +77,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "session-load":
 		return sessionLoad(ctx, rest, stdout, stderr)
+	case "token-load":
+		return tokenLoad(ctx, rest, stdout, stderr)
+	case "refresh":
+		return refreshLoad(ctx, rest, stdout, stderr)
+	case "cache-hits":
+		return cacheHits(ctx, rest, stdout, stderr)
 	case "login":
 		return login(ctx, rest, stdout, stderr)
+	case "bare": // the baseline server, run by the other commands as a child
+		return bare(ctx, rest, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -4,27 +4,77 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// wrkLoad loads t with Debian's wrk: one thread, conns connections, for d.
-func wrkLoad(ctx context.Context, t target, conns int, d time.Duration) (sample, error) {
-	args := []string{"-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", max(1, int(d.Seconds()))), "--latency"}
-	if t.cookie != "" {
-		args = append(args, "-H", "Cookie: "+t.cookie)
+// wrkLoad is a loadFunc: Debian's wrk, one thread, conns connections. A
+// target whose header takes more than one value, or that asks for it,
+// gets them from a Lua script that cycles through them (wrk -s).
+func wrkLoad(conns int) loadFunc {
+	return func(ctx context.Context, t target, d time.Duration) (sample, time.Duration, error) {
+		args := []string{"-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", max(1, int(d.Seconds()))), "--latency"}
+		switch {
+		case t.header == "":
+		case t.script || len(t.values) > 1:
+			script, cleanup, err := wrkScript(t.header, t.values)
+			if err != nil {
+				return sample{}, 0, err
+			}
+			defer cleanup()
+			args = append(args, "-s", script)
+		default:
+			args = append(args, "-H", t.header+": "+t.values[0])
+		}
+		cmd := exec.CommandContext(ctx, "wrk", append(args, t.url)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return sample{}, 0, fmt.Errorf("wrk %s: %w: %s", t.name, err, out)
+		}
+		s, err := parseWrk(string(out))
+		if err != nil {
+			return sample{}, 0, fmt.Errorf("wrk %s: %w:\n%s", t.name, err, out)
+		}
+		return s, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 	}
-	out, err := exec.CommandContext(ctx, "wrk", append(args, t.url)...).CombinedOutput()
+}
+
+// wrkScript writes a wrk Lua script that sends header with each of values
+// in turn, and the file of values it reads; cleanup removes both.
+func wrkScript(header string, values []string) (path string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "sesame-lab-wrk-")
 	if err != nil {
-		return sample{}, fmt.Errorf("wrk %s: %w: %s", t.name, err, out)
+		return "", nil, err
 	}
-	s, err := parseWrk(string(out))
-	if err != nil {
-		return sample{}, fmt.Errorf("wrk %s: %w:\n%s", t.name, err, out)
+	cleanup = func() { os.RemoveAll(dir) }
+	list := filepath.Join(dir, "values")
+	if err := os.WriteFile(list, []byte(strings.Join(values, "\n")+"\n"), 0o600); err != nil {
+		cleanup()
+		return "", nil, err
 	}
-	return s, nil
+	path = filepath.Join(dir, "cycle.lua")
+	if err := os.WriteFile(path, []byte(luaCycle(header, list)), 0o600); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return path, cleanup, nil
+}
+
+// luaCycle is a wrk script that sends header with each line of the file
+// list in turn.
+func luaCycle(header, list string) string {
+	return fmt.Sprintf(`local values = {}
+for line in io.lines(%q) do values[#values + 1] = line end
+local header, i = %q, 0
+request = function()
+  i = i %% #values + 1
+  return wrk.format(nil, nil, {[header] = values[i]})
+end
+`, list, header)
 }
 
 // parseWrk reads the report of "wrk --latency": the rate of 2xx/3xx
