@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// process is a server this lab started as a child process, listening on
+// loopback.
+type process struct {
+	base string // http://127.0.0.1:PORT
+	pid  int
+}
+
+// startProcess starts argv with env added to ours (less any GOGC,
+// GOMEMLIMIT, GODEBUG and GOMAXPROCS of our own, so that every server runs
+// with the runtime's defaults unless env says otherwise), and waits until
+// it logs ready: the slog text line with msg="<ready>", whose addr= field
+// is where it listens. Its stderr goes to childLog, or nowhere. stop
+// interrupts it and waits for it to exit.
+func startProcess(ctx context.Context, argv, env []string, ready string, childLog io.Writer) (p process, stop func(), err error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	for _, kv := range os.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS":
+		default:
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	cmd.WaitDelay = 5 * time.Second
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		return process{}, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return process{}, nil, err
+	}
+	stop = func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}
+	addr := make(chan string, 1)
+	go func() {
+		// Read to the end, so the child never blocks on a full pipe.
+		sc := bufio.NewScanner(errPipe)
+		for sc.Scan() {
+			line := sc.Text()
+			if childLog != nil {
+				fmt.Fprintln(childLog, line)
+			}
+			if a, ok := listeningAddr(line, ready); ok {
+				select {
+				case addr <- a:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return process{base: "http://" + a, pid: cmd.Process.Pid}, stop, nil
+	case <-time.After(15 * time.Second):
+		err = fmt.Errorf("%s did not log %q within 15s", argv[0], ready)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	stop()
+	return process{}, nil, err
+}
+
+// listeningAddr returns the addr= field of a slog text line whose message
+// is msg.
+func listeningAddr(line, msg string) (string, bool) {
+	if !strings.Contains(line, ` msg="`+msg+`" `) && !strings.Contains(line, " msg="+msg+" ") {
+		return "", false
+	}
+	for _, f := range strings.Fields(line) {
+		if a, ok := strings.CutPrefix(f, "addr="); ok && a != "" {
+			return a, true
+		}
+	}
+	return "", false
+}
+
+// sesameBinary returns bin if it is set, else builds ./cmd/sesame into a
+// temporary directory that cleanup removes.
+func sesameBinary(ctx context.Context, bin string, stderr io.Writer) (path string, cleanup func(), err error) {
+	if bin != "" {
+		return bin, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "sesame-lab-bin-")
+	if err != nil {
+		return "", nil, err
+	}
+	fmt.Fprintln(stderr, "building ./cmd/sesame")
+	path = dir + "/sesame"
+	if out, err := runGo(ctx, "build", "-o", path, "./cmd/sesame"); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("go build ./cmd/sesame (run the lab from the module's root): %w\n%s", err, out)
+	}
+	return path, func() { os.RemoveAll(dir) }, nil
+}
+
+// sesameServer is how the lab starts the real binary.
+type sesameServer struct {
+	bin      string
+	store    string    // memory or sqlite (serve's default: sessions in the --db file)
+	flags    []string  // more flags of sesame serve
+	env      []string  // more environment, e.g. GOMEMLIMIT=117MiB
+	childLog io.Writer // where its stderr goes, or nil
+}
+
+// start runs "sesame serve --addr 127.0.0.1:0 --data-dir TMP" with the
+// session store and the flags, in a fresh data directory that stop
+// removes.
+func (s sesameServer) start(ctx context.Context) (p process, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "sesame-lab-data-")
+	if err != nil {
+		return process{}, nil, err
+	}
+	argv := []string{s.bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir}
+	switch s.store {
+	case "memory":
+		argv = append(argv, "--session-store", "memory")
+	case "sqlite":
+	default:
+		os.RemoveAll(dir)
+		return process{}, nil, fmt.Errorf("-store: want memory or sqlite, got %q", s.store)
+	}
+	p, stopProc, err := startProcess(ctx, append(argv, s.flags...), s.env, "sesame listening", s.childLog)
+	if err != nil {
+		os.RemoveAll(dir)
+		return process{}, nil, err
+	}
+	return p, func() { stopProc(); os.RemoveAll(dir) }, nil
+}
+
+// unthrottled are serve's flags that raise the login throttle out of the
+// way: every login the lab makes is for one account from one address.
+var unthrottled = []string{"--login-account-limit", "1000000", "--login-address-limit", "1000000"}
+
+// procStatusMiB reads a size field such as VmRSS or VmHWM of
+// /proc/PID/status, in MiB.
+func procStatusMiB(pid int, field string) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				return 0, fmt.Errorf("%s in /proc/%d/status: %w", field, pid, err)
+			}
+			return float64(kb) / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// procCPU returns the user and system CPU time of process pid from
+// /proc/PID/stat.
+func procCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	d, err := parseStatCPU(data)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return d, nil
+}
+
+// parseStatCPU returns utime + stime of a /proc/PID/stat line, counting in
+// the kernel's USER_HZ ticks of 10 ms (its value on every Linux this runs
+// on; getconf CLK_TCK says 100).
+func parseStatCPU(data []byte) (time.Duration, error) {
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: state is the first, utime the 12th and stime the 13th.
+	var f []string
+	if i := bytes.LastIndexByte(data, ')'); i >= 0 {
+		f = strings.Fields(string(data[i+1:]))
+	}
+	if len(f) < 13 {
+		return 0, errors.New("unexpected format")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// runGo runs the go command in the current directory.
+func runGo(ctx context.Context, args ...string) ([]byte, error) {
+	return exec.CommandContext(ctx, "go", args...).CombinedOutput()
+}
