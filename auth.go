@@ -109,6 +109,23 @@ type cachedUser struct {
 // rare reset rather than LRU bookkeeping on every request).
 const maxCachedUsers = 10000
 
+// cachedUser returns the user (without its password hash), from the cache
+// if it was read within UserCacheTTL.
+func (a *Authenticator) cachedUser(ctx context.Context, id string, now time.Time) (User, error) {
+	if u, ok := a.users.get(id, now); ok {
+		return u, nil
+	}
+	u, err := a.cfg.Users.UserByID(ctx, id)
+	if err != nil {
+		return User{}, err
+	}
+	u.PasswordHash = ""
+	if a.cfg.UserCacheTTL > 0 {
+		a.users.put(u, now.Add(a.cfg.UserCacheTTL))
+	}
+	return u, nil
+}
+
 func (c *userCache) get(id string, now time.Time) (User, bool) {
 	c.mu.Lock()
 	e, ok := c.m[id]
@@ -419,19 +436,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Sessio
 	if s.Kind == KindToken || !s.Live(now) || !now.Before(s.LastSeenAt.Add(a.cfg.IdleTimeout)) || !now.Before(s.AbsoluteExpiresAt) {
 		return Session{}, User{}, ErrSessionNotFound
 	}
-	u, cached := a.users.get(s.UserID, now)
-	if !cached {
-		var err error
-		u, err = a.cfg.Users.UserByID(ctx, s.UserID)
-		if errors.Is(err, ErrUserNotFound) {
-			return Session{}, User{}, ErrSessionNotFound
-		} else if err != nil {
-			return Session{}, User{}, err
-		}
-		if a.cfg.UserCacheTTL > 0 {
-			a.users.put(u, now.Add(a.cfg.UserCacheTTL))
-			u.PasswordHash = ""
-		}
+	u, err := a.cachedUser(ctx, s.UserID, now)
+	if errors.Is(err, ErrUserNotFound) {
+		return Session{}, User{}, ErrSessionNotFound
+	} else if err != nil {
+		return Session{}, User{}, err
 	}
 	if now.Sub(s.LastSeenAt) >= a.cfg.TouchInterval {
 		now = now.UTC().Truncate(time.Millisecond)

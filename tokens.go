@@ -138,7 +138,7 @@ func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (
 	if old.ExpiresAt.Sub(now) < time.Second {
 		return Tokens{}, ErrInvalidGrant
 	}
-	u, err := a.cfg.Users.UserByID(ctx, old.UserID)
+	u, err := a.cachedUser(ctx, old.UserID, now)
 	if errors.Is(err, ErrUserNotFound) {
 		return Tokens{}, ErrInvalidGrant
 	} else if err != nil {
