@@ -31,14 +31,16 @@ type RevocationSet struct {
 	// arrived, so under load one query serves a whole batch of requests.
 	SyncOnRead bool
 
-	started   atomic.Int64 // syncs begun
-	completed int64        // the last sync that succeeded, under syncMu
-	syncMu    sync.Mutex   // one Sync at a time
-	mu        sync.RWMutex
-	until     map[string]time.Time
-	lastSeq   int64
-	syncedAt  time.Time
-	epoch     time.Time // see EpochStore
+	started     atomic.Int64 // syncs begun
+	completed   int64        // the last sync that succeeded, under syncMu
+	version     uint64       // the log's version before the last full read, under syncMu
+	haveVersion bool
+	syncMu      sync.Mutex // one Sync at a time
+	mu          sync.RWMutex
+	until       map[string]time.Time
+	lastSeq     int64
+	syncedAt    time.Time
+	epoch       time.Time // see EpochStore
 }
 
 // IssuedTooEarly reports whether a token issued at iat predates the log's
@@ -130,6 +132,28 @@ func (r *RevocationSet) Sync(ctx context.Context) error {
 
 func (r *RevocationSet) sync(ctx context.Context) error {
 	n := r.started.Add(1)
+	// Taken before the read: anything committed after it changes the
+	// version, so a skipped read never hides it.
+	var version uint64
+	if lv, ok := r.log.(LogVersioner); ok {
+		v, err := lv.LogVersion(ctx)
+		if err != nil {
+			return err
+		}
+		if r.haveVersion && v == r.version {
+			r.mu.Lock()
+			r.syncedAt = r.now()
+			r.mu.Unlock()
+			r.completed = n
+			return nil
+		}
+		version = v
+		defer func() {
+			if r.completed == n {
+				r.version, r.haveVersion = version, true
+			}
+		}()
+	}
 	for {
 		r.mu.RLock()
 		after := r.lastSeq

@@ -153,3 +153,12 @@ type KeyStore interface {
 type EpochStore interface {
 	Epoch(ctx context.Context) (time.Time, error)
 }
+
+// LogVersioner is implemented by revocation logs that can tell cheaply
+// whether anything may have been appended: LogVersion returns a value that
+// changes whenever the log may have grown. A verifier that took the version
+// before its last read of the log can skip the next read while the version
+// is unchanged.
+type LogVersioner interface {
+	LogVersion(ctx context.Context) (uint64, error)
+}

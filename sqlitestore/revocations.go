@@ -36,3 +36,31 @@ func (s *Store) RevocationsSince(ctx context.Context, after int64, limit int) ([
 	}
 	return list, nil
 }
+
+var _ sesame.LogVersioner = (*Store)(nil)
+
+// LogVersion returns SQLite's data_version as seen by a connection of its
+// own that never writes: it changes whenever any other connection, in this
+// process or another, commits to the database. An unchanged version means
+// RevocationsSince has nothing new, so a verifier can skip the query; the
+// pragma reads only the WAL index, a fraction of the query's cost.
+func (s *Store) LogVersion(ctx context.Context) (uint64, error) {
+	s.versionMu.Lock()
+	defer s.versionMu.Unlock()
+	// Not cancellable once started (see Session): one pragma, no waiting.
+	ctx = context.WithoutCancel(ctx)
+	if s.versionConn == nil {
+		c, err := s.reader.Conn(ctx)
+		if err != nil {
+			return 0, translate("log version", err)
+		}
+		s.versionConn = c
+	}
+	var v uint64
+	if err := s.versionConn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		s.versionConn.Close()
+		s.versionConn = nil
+		return 0, translate("log version", err)
+	}
+	return v, nil
+}

@@ -489,3 +489,49 @@ func TestPing(t *testing.T) {
 		t.Fatalf("Ping after Close = %v, want ErrUnavailable", err)
 	}
 }
+
+// LogVersion changes when another process (another Store on the file)
+// commits, and stays put while nobody writes: what lets a verifier skip
+// reading the revocation log.
+func TestLogVersionSeesOtherProcesses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v.db")
+	a, err := sqlitestore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := sqlitestore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	v1, err := a.LogVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := a.LogVersion(ctx); v != v1 {
+		t.Fatalf("version moved with no write: %d -> %d", v1, v)
+	}
+	_, h := sesame.NewSecret()
+	now := time.Now()
+	s := sesame.Session{ID: sesame.NewID(), SecretHash: h, UserID: "u", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)}
+	if err := b.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteSession(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	v2, _ := a.LogVersion(ctx)
+	if v2 == v1 {
+		t.Fatal("version unchanged after another store committed a revocation")
+	}
+	// And a's own writes (its writer connection) count too.
+	s.ID = sesame.NewID()
+	if err := a.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if v3, _ := a.LogVersion(ctx); v3 == v2 {
+		t.Fatal("version unchanged after the store's own writer committed")
+	}
+}

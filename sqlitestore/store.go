@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sesameauth/sesame"
@@ -81,6 +82,9 @@ type Store struct {
 	writer *sql.DB // one connection: SQLite has one writer at a time anyway
 	reader *sql.DB // query_only pool; WAL readers do not block the writer
 	stmts  statements
+
+	versionMu   sync.Mutex
+	versionConn *sql.Conn // a reader connection of LogVersion's own
 }
 
 // Open opens the database at path, creating it (mode 0600, in a directory
@@ -181,6 +185,12 @@ func dsn(path string, params ...string) string {
 func (s *Store) Close() error {
 	s.stmts.close()
 	var errs []error
+	s.versionMu.Lock()
+	if s.versionConn != nil {
+		errs = append(errs, s.versionConn.Close())
+		s.versionConn = nil
+	}
+	s.versionMu.Unlock()
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())
 	}
