@@ -529,11 +529,24 @@ func (a *Authenticator) ChangePassword(ctx context.Context, u User, keepSessionI
 	if err != nil {
 		return err
 	}
+	// End the other sessions first: if that fails, the password is still
+	// the old one and the caller can retry; the other way round, a failure
+	// would leave a changed password and an intruder's sessions alive.
+	if _, err := a.RevokeSessions(ctx, u.ID, keepSessionID, c); err != nil {
+		return err
+	}
 	if err := a.cfg.Users.SetPasswordHash(ctx, u.ID, h); err != nil {
 		return err
 	}
 	a.audit(ctx, Event{Type: EventPasswordChanged, UserID: u.ID, SessionID: keepSessionID, IP: c.IP, UserAgent: c.UserAgent})
-	_, err = a.RevokeSessions(ctx, u.ID, keepSessionID, c)
+	return nil
+}
+
+// Prepare makes the dummy hash that unknown emails are verified against,
+// so that even the first such login costs exactly one hash. A server calls
+// it at start-up.
+func (a *Authenticator) Prepare(ctx context.Context) error {
+	_, err := a.dummy(ctx)
 	return err
 }
 

@@ -167,7 +167,10 @@ func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (
 	}
 	// Record the use for the device list: at most one write a TouchInterval.
 	if now.Sub(old.CreatedAt) >= a.cfg.TouchInterval {
-		if err := a.cfg.Sessions.TouchSession(ctx, old.SessionID, now, old.ExpiresAt); err != nil && !errors.Is(err, ErrSessionNotFound) {
+		switch err := a.cfg.Sessions.TouchSession(ctx, old.SessionID, now, old.ExpiresAt); {
+		case errors.Is(err, ErrSessionNotFound):
+			return Tokens{}, ErrInvalidGrant // the family ended while we rotated
+		case err != nil:
 			a.cfg.Logger.Warn("touch token session", "session_id", old.SessionID, "err", err)
 		}
 	}

@@ -151,7 +151,7 @@ func (rr routeReq) do(h http.Handler) routeResp {
 func TestRoutesAuthentication(t *testing.T) {
 	h, sessions, user, admin := newRoutesServer(t)
 	crossSite := []string{"Sec-Fetch-Site", "cross-site"}
-	const wwwAuth = `Bearer realm="sesame", error="invalid_token"`
+	const wwwAuth = `Bearer error="invalid_token"`
 	for _, c := range []struct {
 		name   string
 		req    routeReq

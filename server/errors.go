@@ -73,7 +73,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		ae = &apiError{http.StatusServiceUnavailable, "unavailable", "a store is unavailable; retry shortly"}
 	}
 	if ae == errInvalidToken || ae == errUnauthenticated {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="sesame", error="invalid_token"`)
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
 	writeJSON(w, ae.status, errorBody{Error: ae.code, Description: ae.desc})
 }

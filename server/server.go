@@ -139,7 +139,7 @@ func (s *server) clientOf(r *http.Request) sesame.Client {
 		all = append(all, strings.Split(h, ",")...)
 	}
 	for i := len(all) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(all[i]))
+		a, err := parseHop(all[i])
 		if err != nil {
 			break
 		}
@@ -150,6 +150,16 @@ func (s *server) clientOf(r *http.Request) sesame.Client {
 		}
 	}
 	return c
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, optionally with a
+// port ("1.2.3.4:5678", "[2001:db8::1]:443") as some proxies send.
+func parseHop(h string) (netip.Addr, error) {
+	h = strings.TrimSpace(h)
+	if ap, err := netip.ParseAddrPort(h); err == nil {
+		return ap.Addr(), nil
+	}
+	return netip.ParseAddr(strings.Trim(h, "[]"))
 }
 
 // cleanUserAgent makes a client-chosen User-Agent safe to store and show:

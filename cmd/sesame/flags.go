@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,14 +213,27 @@ type closerFunc func() error
 
 func (f closerFunc) Close() error { return f() }
 
-// redact hides a password in a connection string before it is printed.
+// redact hides the secrets of a connection string before it is printed:
+// the password of the user part and the password, sslpassword and sslkey
+// parameters. What does not parse as a URL prints as its scheme only.
 func redact(s string) string {
-	if at := strings.LastIndex(s, "@"); at >= 0 {
-		if i := strings.Index(s, "://"); i >= 0 && i < at {
-			if c := strings.Index(s[i+3:at], ":"); c >= 0 {
-				return s[:i+3+c+1] + "***" + s[at:]
-			}
+	if !strings.Contains(s, "://") {
+		return s // sqlite:PATH, memory
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		scheme, _, _ := strings.Cut(s, ":")
+		return scheme + "://…"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "***")
+	}
+	q := u.Query()
+	for _, k := range []string{"password", "sslpassword", "sslkey"} {
+		if q.Has(k) {
+			q.Set(k, "***")
 		}
 	}
-	return s
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -267,6 +267,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		RefreshReuseGrace: c.refreshReuseGrace, SuccessorKey: succKey,
 		Logger: log,
 	})
+	if err := auth.Prepare(ctx); err != nil {
+		return fmt.Errorf("preparing the password hasher: %w", err)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h, err := server.NewServer(server.Deps{
