@@ -147,7 +147,7 @@ func freshStore(t testing.TB, extra ...string) *pgstore.Store {
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
 		st := freshStore(t)
-		return storetest.Stores{Users: st, Sessions: st, Refresh: st, Revocations: st, Keys: st, Audit: st}
+		return storetest.Stores{Users: st, Sessions: st, Refresh: st, Revocations: st, Keys: st, Audit: st, Limiter: st}
 	})
 }
 

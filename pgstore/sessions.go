@@ -220,7 +220,10 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM revocations WHERE at < $1`, now.Add(-retain)); err != nil {
 		return 0, translate("delete expired", err)
 	}
-	total := 0
+	total, err := s.deleteEndedWindows(ctx, now)
+	if err != nil {
+		return 0, err
+	}
 	for {
 		n, more, err := s.deleteExpiredSessions(ctx, now)
 		total += n

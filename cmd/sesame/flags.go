@@ -199,7 +199,11 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 	if st.revlog, ok = st.sessions.(sesame.RevocationLog); !ok {
 		return nil, fmt.Errorf("--session-store: %s keeps no revocation log", redact(ss))
 	}
-	// Otherwise login throttling counters live in memory on each node.
+	// Otherwise in PostgreSQL, shared by the nodes on it; on SQLite or
+	// memory, in this process.
+	if l, ok := st.users.(*pgstore.Store); ok && st.limiter == nil {
+		st.limiter = l
+	}
 	if st.limiter == nil {
 		lim := memstore.New()
 		st.limiter = lim
