@@ -360,6 +360,7 @@ func goalLine(w io.Writer, name string, m summary, goal float64) {
 // loadFlags are the flags every load command shares.
 type loadFlags struct {
 	store    string
+	redis    string // the Redis URL of -store redis
 	tool     string
 	d        time.Duration
 	conns    int
@@ -370,7 +371,8 @@ type loadFlags struct {
 }
 
 func (lf *loadFlags) register(fs *flag.FlagSet, store string, conns int) {
-	fs.StringVar(&lf.store, "store", store, "Sesame's session store: memory or sqlite (serve's default, sessions in the --db file)")
+	fs.StringVar(&lf.store, "store", store, "Sesame's session store: memory, sqlite (serve's default, sessions in the --db file) or redis (-redis)")
+	fs.StringVar(&lf.redis, "redis", defaultRedis, "Redis of -store redis: its database is FLUSHDBed before and after the run")
 	fs.StringVar(&lf.tool, "load", "go", "load generator: go (in this process) or wrk (Debian's wrk, one thread)")
 	fs.DurationVar(&lf.d, "duration", 5*time.Second, "length of each load run")
 	fs.IntVar(&lf.conns, "conns", conns, "keep-alive connections, each with a client of its own")
@@ -384,8 +386,10 @@ func (lf *loadFlags) check() error {
 	if lf.conns < 1 || lf.rounds < 1 || lf.d <= 0 || lf.maxReq < 1 {
 		return errors.New("-conns, -rounds, -duration and -max-requests must be positive")
 	}
-	if lf.store != "memory" && lf.store != "sqlite" {
-		return fmt.Errorf("-store: want memory or sqlite, got %q", lf.store)
+	switch lf.store {
+	case "memory", "sqlite", "redis":
+	default:
+		return fmt.Errorf("-store: want memory, sqlite or redis, got %q", lf.store)
 	}
 	return nil
 }
@@ -409,7 +413,7 @@ func (lf *loadFlags) sesame(ctx context.Context, stderr io.Writer, flags ...stri
 	if err != nil {
 		return sesameServer{}, nil, err
 	}
-	s = sesameServer{bin: bin, store: lf.store, flags: flags}
+	s = sesameServer{bin: bin, store: lf.store, redis: lf.redis, flags: flags}
 	if lf.childLog {
 		s.childLog = stderr
 	}

@@ -4,10 +4,11 @@
 // baseline, Sesame...), and the summary is the median of the rounds: the
 // machines this runs on are small and shared, so only ratios travel.
 //
-//	sesame-lab session-load [-store memory|sqlite] [-load go|wrk] [-duration 5s] [-conns 32] [-rounds 3]
+//	sesame-lab session-load [-store memory|sqlite|redis] [-redis URL] [-load go|wrk] [-duration 5s] [-conns 32] [-rounds 3]
 //	sesame-lab token-load [-store sqlite|memory] [-load go|wrk] [-pools 20000,65536] ...
 //	sesame-lab refresh [-store sqlite|memory] [-conns 8] [-duration 5s] [-rounds 3]
 //	sesame-lab cache-hits [-pools 16384,20000,32768,65536]
+//	sesame-lab revoke-latency [-n 1000] [-pg URL] [-redis URL] [-workers 4]
 //	sesame-lab login [-store sqlite|memory] [-duration 5s] [-rounds 3] [-burst 300] [-variant GOMEMLIMIT=117MiB]...
 //
 // Every server measured is a process of its own, so that each one's CPU
@@ -52,6 +53,7 @@ Commands:
   refresh        refresh-grant throughput and CPU per refresh, beside a bare handler
   cache-hits     the verified-token cache's hit rate on token-load's pools (in-process)
   login          login throughput as a ratio to raw argon2id; peak RSS of a login burst
+  revoke-latency two nodes on PostgreSQL + Redis: revoke on one, time until the other answers 401
 
 "sesame-lab <command> -h" lists a command's flags. Run it from the module's
 root: each command builds ./cmd/sesame (or takes -bin).
@@ -85,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cacheHits(ctx, rest, stdout, stderr)
 	case "login":
 		return login(ctx, rest, stdout, stderr)
+	case "revoke-latency":
+		return revokeLatency(ctx, rest, stdout, stderr)
 	case "bare": // the baseline server, run by the other commands as a child
 		return bare(ctx, rest, stderr)
 	case "help", "-h", "--help":

@@ -114,7 +114,8 @@ func sesameBinary(ctx context.Context, bin string, stderr io.Writer) (path strin
 // sesameServer is how the lab starts the real binary.
 type sesameServer struct {
 	bin      string
-	store    string    // memory or sqlite (serve's default: sessions in the --db file)
+	store    string    // memory, sqlite (serve's default: sessions in the --db file) or redis
+	redis    string    // the Redis URL of store redis
 	flags    []string  // more flags of sesame serve
 	env      []string  // more environment, e.g. GOMEMLIMIT=117MiB
 	childLog io.Writer // where its stderr goes, or nil
@@ -133,9 +134,13 @@ func (s sesameServer) start(ctx context.Context) (p process, stop func(), err er
 	case "memory":
 		argv = append(argv, "--session-store", "memory")
 	case "sqlite":
+	case "redis":
+		// Users, keys and audit stay in serve's default SQLite file in
+		// the data directory unless s.flags name a --db.
+		argv = append(argv, "--session-store", s.redis)
 	default:
 		os.RemoveAll(dir)
-		return process{}, nil, fmt.Errorf("-store: want memory or sqlite, got %q", s.store)
+		return process{}, nil, fmt.Errorf("-store: want memory, sqlite or redis, got %q", s.store)
 	}
 	p, stopProc, err := startProcess(ctx, append(argv, s.flags...), s.env, "sesame listening", s.childLog)
 	if err != nil {

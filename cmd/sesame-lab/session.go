@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
+	"strings"
 )
 
 // sessionLoad is the session-load command.
@@ -14,6 +16,7 @@ func sessionLoad(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.SetOutput(stderr)
 	var lf loadFlags
 	lf.register(fs, "memory", 32)
+	also := fs.String("also", "", "more session stores to measure in the same run, comma-separated (e.g. -store redis -also memory): a Sesame server each, interleaved with the others")
 	serve := fs.Bool("serve", false, "only start the two servers, print their URLs and the cookie, and wait for Ctrl-C")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -25,50 +28,85 @@ func sessionLoad(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	goal := map[string]float64{"memory": 0.85, "sqlite": 0.6}[lf.store]
+	goals := map[string]float64{"memory": 0.85, "sqlite": 0.6, "redis": 0.7}
+	stores := []string{lf.store}
+	if *also != "" {
+		stores = append(stores, strings.Split(*also, ",")...)
+	}
+	for _, st := range stores {
+		if _, ok := goals[st]; !ok {
+			return fmt.Errorf("session-load: want memory, sqlite or redis, got %q", st)
+		}
+	}
+	hasRedis := slices.Contains(stores, "redis")
 
 	var undo stops
 	defer undo.run()
+	if hasRedis {
+		if err := flushRedis(ctx, lf.redis); err != nil {
+			return err
+		}
+		// Added first, so it runs last: after the server has stopped.
+		undo.add(func() {
+			if err := flushRedis(context.Background(), lf.redis); err != nil {
+				fmt.Fprintln(stderr, "sesame-lab:", err)
+			}
+		})
+	}
 	srv, cleanup, err := lf.sesame(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	undo.add(cleanup)
-	p, stop, err := srv.start(ctx)
-	if err != nil {
-		return err
-	}
-	undo.add(stop)
-	cookie, body, err := signIn(ctx, p.base)
-	if err != nil {
-		return err
+	// One Sesame server per store, each with a session of its own; the
+	// bare handler writes the first one's bytes.
+	var targets []target
+	var bare []byte
+	for _, st := range stores {
+		srv.store = st
+		p, stop, err := srv.start(ctx)
+		if err != nil {
+			return err
+		}
+		undo.add(stop)
+		cookie, body, err := signIn(ctx, p.base)
+		if err != nil {
+			return err
+		}
+		if bare == nil {
+			bare = body
+		}
+		name := "Sesame"
+		if len(stores) > 1 {
+			name = "Sesame, " + st
+		}
+		targets = append(targets, newTarget(name, p.base+"/v1/session", p, "Cookie", cookie))
 	}
 	// The bare handler writes the very bytes Sesame answers with: the
 	// difference between the two is Sesame's work, not the body's size.
-	bp, stop, err := startBare(ctx, body)
+	bp, stop, err := startBare(ctx, bare)
 	if err != nil {
 		return err
 	}
 	undo.add(stop)
-	targets := []target{
-		newTarget("bare net/http", bp.base+"/v1/session", bp, "Cookie", cookie),
-		newTarget("Sesame", p.base+"/v1/session", p, "Cookie", cookie),
-	}
+	targets = append([]target{newTarget("bare net/http", bp.base+"/v1/session", bp, "Cookie", targets[0].values...)}, targets...)
 	if *serve {
 		for _, t := range targets {
 			fmt.Fprintf(stdout, "%s: %s (pid %d)\n", t.name, t.url, t.proc.pid)
 		}
-		fmt.Fprintf(stdout, "e.g. wrk -t1 -c%d -d%s --latency -H 'Cookie: %s' %s\n", lf.conns, lf.d, cookie, targets[1].url)
+		fmt.Fprintf(stdout, "e.g. wrk -t1 -c%d -d%s --latency -H 'Cookie: %s' %s\n", lf.conns, lf.d, targets[1].values[0], targets[1].url)
 		<-ctx.Done()
 		return nil
 	}
 
-	fmt.Fprintf(stdout, "### session-load: GET /v1/session, store=%s, load=%s, conns=%d, %s × %d rounds\n\n", lf.store, lf.tool, lf.conns, lf.d, lf.rounds)
+	fmt.Fprintf(stdout, "### session-load: GET /v1/session, store=%s, load=%s, conns=%d, %s × %d rounds\n\n", strings.Join(stores, "+"), lf.tool, lf.conns, lf.d, lf.rounds)
 	sums, err := comparison{targets: targets, load: load, rounds: lf.rounds, d: lf.d, per: "req"}.run(ctx, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	goalLine(stdout, "Sesame on "+lf.store, sums[1], goal)
-	fmt.Fprintf(stdout, "Both servers are processes of their own: the real binary (sesame serve --session-store %s) and this program's bare mode. NumCPU %d.\n\n", lf.store, runtime.NumCPU())
+	for i, st := range stores {
+		goalLine(stdout, "Sesame on "+st, sums[i+1], goals[st])
+	}
+	fmt.Fprintf(stdout, "Every server is a process of its own: the real binary (sesame serve, session store %s; redis is %s) and this program's bare mode. NumCPU %d.\n\n", strings.Join(stores, ", "), lf.redis, runtime.NumCPU())
 	return nil
 }
