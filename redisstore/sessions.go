@@ -100,14 +100,24 @@ func (s *Store) CreateSession(ctx context.Context, sess sesame.Session) error {
 	return nil
 }
 
+// pointerCacheTTL bounds how long a secret-hash pointer stays in the
+// client-side cache.
+const pointerCacheTTL = time.Minute
+
 // Session returns the live session whose SecretHash is hash, or
-// sesame.ErrSessionNotFound. It costs two reads: the pointer, then the
-// record, which must carry the same hash.
+// sesame.ErrSessionNotFound. It costs two reads: the pointer, from the
+// client-side cache after the first time, then the record, from Redis
+// every time, which must carry the same hash.
 func (s *Store) Session(ctx context.Context, hash [32]byte) (sesame.Session, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	const op = "session"
-	v, err := s.client.Do(ctx, s.client.B().Get().Key(hashPtrKey(hash)).Build()).ToString()
+	// The pointer from secret hash to user and session is immutable while
+	// it exists, so it comes from the client-side cache (kept coherent by
+	// Redis's invalidation messages, and dropped with the connection). The
+	// record below is always read fresh and checked against the hash, so a
+	// stale pointer can only make a lookup fail, never succeed.
+	v, err := s.client.DoCache(ctx, s.client.B().Get().Key(hashPtrKey(hash)).Cache(), pointerCacheTTL).ToString()
 	if rueidis.IsRedisNil(err) {
 		return sesame.Session{}, sesame.ErrSessionNotFound
 	}

@@ -264,10 +264,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		ClientName:        "sesame",
 		Dialer:            net.Dialer{Timeout: c.dialTimeout, KeepAlive: time.Second},
 		ConnWriteTimeout:  c.timeout,
-		// Server-assisted client-side caching would let a lookup see a
-		// session for a moment after another node ended it; lookups read
-		// Redis every time.
-		DisableCache: true,
+		// Server-assisted client-side caching holds only the secret-hash
+		// pointers (see Session): they never change while they exist, and
+		// the session record itself is read from Redis every time, so no
+		// node can see a session another node ended.
+		DisableCache: false,
 		// Retry a read once, soon: the first command after a server
 		// restart may meet the connection that died with it. More retries,
 		// or retrying after a timeout, would only make an outage slower to
