@@ -287,3 +287,33 @@ func TestUserCacheSparesReadsNotRevocation(t *testing.T) {
 		t.Fatalf("after logout: %v", err)
 	}
 }
+
+// failingDeletes makes DeleteUserSessions fail, as a store outage would.
+type failingDeletes struct{ *memstore.Store }
+
+func (failingDeletes) DeleteUserSessions(context.Context, string, string) ([]string, error) {
+	return nil, sesame.ErrUnavailable
+}
+
+// If the other sessions cannot be ended, the password must not change:
+// otherwise an intruder's sessions would outlive a changed password, and
+// the user's retry would fail on the "current" password.
+func TestChangePasswordEndsSessionsFirst(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	cfg := sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)}
+	a := sesame.New(cfg)
+	a.Register(ctx, "a@x.test", "password one", nil)
+	l, err := a.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sessions = failingDeletes{st}
+	broken := sesame.New(cfg)
+	if err := broken.ChangePassword(ctx, l.User, l.Session.ID, "password one", "password two", sesame.Client{}); !errors.Is(err, sesame.ErrUnavailable) {
+		t.Fatalf("change with the session store failing: %v, want ErrUnavailable", err)
+	}
+	if _, err := a.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"}); err != nil {
+		t.Fatalf("old password after a failed change: %v (the password changed anyway)", err)
+	}
+}
