@@ -44,7 +44,8 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int,
 		w.count, w.end = 0, addNanos(now, window)
 	}
 	w.count++
-	return w.count, time.Duration(w.end - now), nil
+	// A caller that read the clock later may have opened the window first.
+	return w.count, min(max(time.Duration(w.end-now), 1), window), nil
 }
 
 // Forgive takes one attempt back from key's current window, if it has any.

@@ -31,7 +31,9 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int,
 	if err != nil {
 		return 0, 0, translate("hit", err)
 	}
-	return n, max(reset.Sub(now), time.Millisecond), nil
+	// A concurrent caller that read the clock later may have opened the
+	// window, and PostgreSQL rounds to microseconds: clamp into (0, window].
+	return n, min(max(reset.Sub(now), time.Millisecond), window), nil
 }
 
 // Forgive takes one attempt back from key's current window, never below

@@ -1284,6 +1284,11 @@ func TestTokenForgery(t *testing.T) {
 		"token twice":          g.access + g.access,
 	}
 	for name, tok := range attacks {
+		if tok == g.access {
+			// A signature with neither '-' nor '_' reads the same in both
+			// base64 alphabets: that mutation is no mutation this time.
+			continue
+		}
 		tokWant401(t, a.userinfo(t, tok), name)
 	}
 	// Forged admin tokens never reach the admin API.
