@@ -264,7 +264,7 @@ func (a *Authenticator) Login(ctx context.Context, req LoginRequest) (Login, err
 	}
 	if req.PreviousSecret != "" && ValidSecret(req.PreviousSecret) {
 		if old, err := a.cfg.Sessions.Session(ctx, HashSecret(req.PreviousSecret)); err == nil {
-			if err := a.endSession(ctx, old.ID); err != nil {
+			if err := a.endSession(ctx, old.UserID, old.ID); err != nil {
 				return Login{}, err
 			}
 			a.audit(ctx, Event{Type: EventLogout, UserID: old.UserID, SessionID: old.ID, IP: req.Client.IP, UserAgent: req.Client.UserAgent})
@@ -445,7 +445,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Sessio
 	if now.Sub(s.LastSeenAt) >= a.cfg.TouchInterval {
 		now = now.UTC().Truncate(time.Millisecond)
 		exp := a.deadline(s, now)
-		switch err := a.cfg.Sessions.TouchSession(ctx, s.ID, now, exp); {
+		switch err := a.cfg.Sessions.TouchSession(ctx, s.UserID, s.ID, now, exp); {
 		case errors.Is(err, ErrSessionNotFound):
 			return Session{}, User{}, err // ended while we looked
 		case err != nil:
@@ -466,7 +466,7 @@ func (a *Authenticator) Logout(ctx context.Context, secret string, c Client) err
 	if err != nil {
 		return err
 	}
-	if err := a.endSession(ctx, s.ID); err != nil {
+	if err := a.endSession(ctx, s.UserID, s.ID); err != nil {
 		return err
 	}
 	a.audit(ctx, Event{Type: EventLogout, UserID: s.UserID, SessionID: s.ID, IP: c.IP, UserAgent: c.UserAgent})
@@ -487,7 +487,7 @@ func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID str
 	}
 	for _, s := range list {
 		if s.ID == sessionID {
-			if err := a.endSession(ctx, s.ID); err != nil {
+			if err := a.endSession(ctx, s.UserID, s.ID); err != nil {
 				return err
 			}
 			a.audit(ctx, Event{Type: EventSessionRevoked, UserID: userID, SessionID: s.ID, IP: c.IP, UserAgent: c.UserAgent})
@@ -552,8 +552,8 @@ func (a *Authenticator) Prepare(ctx context.Context) error {
 
 // endSession deletes the session (and with it any refresh family) and
 // tells the revocation set, so its access tokens stop working at once.
-func (a *Authenticator) endSession(ctx context.Context, id string) error {
-	if err := a.cfg.Sessions.DeleteSession(ctx, id); err != nil {
+func (a *Authenticator) endSession(ctx context.Context, userID, id string) error {
+	if err := a.cfg.Sessions.DeleteSession(ctx, userID, id); err != nil {
 		return err
 	}
 	if a.cfg.Revocations != nil {

@@ -32,9 +32,9 @@ type countingStore struct {
 	touches atomic.Int64
 }
 
-func (c *countingStore) TouchSession(ctx context.Context, id string, seen, exp time.Time) error {
+func (c *countingStore) TouchSession(ctx context.Context, userID, id string, seen, exp time.Time) error {
 	c.touches.Add(1)
-	return c.Store.TouchSession(ctx, id, seen, exp)
+	return c.Store.TouchSession(ctx, userID, id, seen, exp)
 }
 
 // countingHasher counts Verify calls, to prove unknown emails cost a hash.

@@ -50,7 +50,7 @@ func TestRevocationSetSyncOnRead(t *testing.T) {
 	if revoked, err := set.Revoked(id); revoked || err != nil {
 		t.Fatalf("live session: revoked=%v err=%v", revoked, err)
 	}
-	if err := st.DeleteSession(ctx, id); err != nil { // not through the set
+	if err := st.DeleteSession(ctx, "u1", id); err != nil { // not through the set
 		t.Fatal(err)
 	}
 	if revoked, err := set.Revoked(id); !revoked || err != nil {

@@ -27,18 +27,23 @@ type UserStore interface {
 // whose ExpiresAt is not after the store's clock is as good as absent: no
 // method returns it, and the store may forget it at any time.
 type SessionStore interface {
-	// CreateSession stores s, replacing any session with the same ID.
+	// CreateSession stores s, replacing the user's session with the same
+	// ID, if any. Session IDs are random and never reused for another
+	// user: a store may assume it and need not look for one.
 	CreateSession(ctx context.Context, s Session) error
 	// Session returns the live session whose SecretHash is hash, or
 	// ErrSessionNotFound if there is none or it has expired.
 	Session(ctx context.Context, hash [32]byte) (Session, error)
-	// TouchSession records a use of the session: it sets LastSeenAt and
-	// ExpiresAt. It returns ErrSessionNotFound if the session is gone or
-	// expired, and then changes nothing.
-	TouchSession(ctx context.Context, id string, lastSeen, expiresAt time.Time) error
-	// DeleteSession ends the session with that ID. Deleting a session that
-	// does not exist is not an error.
-	DeleteSession(ctx context.Context, id string) error
+	// TouchSession records a use of the user's session with that ID: it
+	// sets LastSeenAt and ExpiresAt. It returns ErrSessionNotFound if the
+	// session is gone, expired or another user's, and then changes nothing.
+	// (Naming the user lets a store keep a user's sessions together, with
+	// no index from session ID to user.)
+	TouchSession(ctx context.Context, userID, id string, lastSeen, expiresAt time.Time) error
+	// DeleteSession ends the user's session with that ID. Deleting a
+	// session that does not exist, or is another user's, is not an error
+	// and changes nothing.
+	DeleteSession(ctx context.Context, userID, id string) error
 	// UserSessions returns the live sessions of the user, oldest first; an
 	// empty list (not an error) if there are none.
 	UserSessions(ctx context.Context, userID string) ([]Session, error)

@@ -167,7 +167,7 @@ func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (
 	}
 	// Record the use for the device list: at most one write a TouchInterval.
 	if now.Sub(old.CreatedAt) >= a.cfg.TouchInterval {
-		switch err := a.cfg.Sessions.TouchSession(ctx, old.SessionID, now, old.ExpiresAt); {
+		switch err := a.cfg.Sessions.TouchSession(ctx, old.UserID, old.SessionID, now, old.ExpiresAt); {
 		case errors.Is(err, ErrSessionNotFound):
 			return Tokens{}, ErrInvalidGrant // the family ended while we rotated
 		case err != nil:
@@ -180,7 +180,7 @@ func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (
 
 // reuseDetected ends the family of a replayed refresh token.
 func (a *Authenticator) reuseDetected(ctx context.Context, old RefreshToken, c Client) error {
-	if err := a.endSession(ctx, old.SessionID); err != nil {
+	if err := a.endSession(ctx, old.UserID, old.SessionID); err != nil {
 		return err
 	}
 	a.cfg.Logger.Warn("refresh token reuse: family ended", "session_id", old.SessionID, "user_id", old.UserID, "ip", c.IP)
@@ -218,7 +218,7 @@ func (a *Authenticator) RevokeToken(ctx context.Context, token string, c Client)
 	if sid == "" {
 		return nil
 	}
-	if err := a.endSession(ctx, sid); err != nil {
+	if err := a.endSession(ctx, userID, sid); err != nil {
 		return err
 	}
 	a.audit(ctx, Event{Type: EventTokenRevoked, UserID: userID, SessionID: sid, IP: c.IP, UserAgent: c.UserAgent})

@@ -98,13 +98,13 @@ func TestSessionIDForms(t *testing.T) {
 		if err != nil || got.ID != id {
 			t.Errorf("Session(hash of %q) = %q, %v", id, got.ID, err)
 		}
-		if err := st.TouchSession(ctx, id, time.Now(), time.Now().Add(2*time.Hour)); err != nil {
+		if err := st.TouchSession(ctx, "u", id, time.Now(), time.Now().Add(2*time.Hour)); err != nil {
 			t.Errorf("TouchSession(%q): %v", id, err)
 		}
 	}
 	// An upper-case ID names another session than its lower-case form.
 	lower := strings.ToLower(ids[1])
-	if err := st.TouchSession(ctx, lower, time.Now(), time.Now()); !errors.Is(err, sesame.ErrSessionNotFound) {
+	if err := st.TouchSession(ctx, "u", lower, time.Now(), time.Now()); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Errorf("TouchSession(%q) = %v, want ErrSessionNotFound", lower, err)
 	}
 	ended, err := st.DeleteUserSessions(ctx, "u", "session-1")
@@ -132,7 +132,7 @@ func TestSessionHashInUse(t *testing.T) {
 		t.Errorf("Session = %q, %v; want the first session", got.ID, err)
 	}
 	// An expired holder of the hash gives way.
-	if err := st.TouchSession(ctx, a.ID, time.Now(), time.Now().Add(-time.Second)); err != nil {
+	if err := st.TouchSession(ctx, a.UserID, a.ID, time.Now(), time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.CreateSession(ctx, b); err != nil {
@@ -205,7 +205,7 @@ func TestSessionModel(t *testing.T) {
 			id := ids[i]
 			ids[i] = ids[len(ids)-1]
 			ids = ids[:len(ids)-1]
-			if err := st.DeleteSession(ctx, id); err != nil {
+			if err := st.DeleteSession(ctx, model[id].s.UserID, id); err != nil {
 				t.Fatal(err)
 			}
 			delete(model, id)
@@ -213,7 +213,7 @@ func TestSessionModel(t *testing.T) {
 			id := ids[rng.IntN(len(ids))]
 			e := model[id]
 			exp := c.Now().Add(time.Duration(rng.IntN(100)) * time.Second)
-			err := st.TouchSession(ctx, id, c.Now(), exp)
+			err := st.TouchSession(ctx, e.s.UserID, id, c.Now(), exp)
 			if e.s.Live(c.Now()) {
 				if err != nil {
 					t.Fatalf("TouchSession(live): %v", err)

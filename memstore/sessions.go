@@ -313,13 +313,13 @@ func (s *Store) Session(ctx context.Context, hash [32]byte) (sesame.Session, err
 
 // TouchSession sets the live session's LastSeenAt and ExpiresAt, or returns
 // sesame.ErrSessionNotFound and changes nothing.
-func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expiresAt time.Time) error {
+func (s *Store) TouchSession(ctx context.Context, userID, id string, lastSeen, expiresAt time.Time) error {
 	now := s.now()
 	ss := &s.sessions
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	r := ss.liveSession(id, now)
-	if r == nil {
+	if r == nil || r.user.id != userID {
 		return sesame.ErrSessionNotFound
 	}
 	r.lastSeen, r.expires = toNanos(lastSeen), toNanos(expiresAt)
@@ -328,12 +328,12 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expiresAt
 
 // DeleteSession removes the session with that ID and its refresh tokens, if
 // there is one, and logs its revocation if it was live.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
+func (s *Store) DeleteSession(ctx context.Context, userID, id string) error {
 	now := s.now()
 	ss := &s.sessions
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if r := ss.lookupID(id); r != nil {
+	if r := ss.lookupID(id); r != nil && r.user.id == userID {
 		if r.live(now) {
 			s.revocations.add(now, ss.sessionID(r))
 		}

@@ -56,7 +56,7 @@ func TestFamiliesOfOddIDs(t *testing.T) {
 	_, famA := tokenFamily(t, st, "odd-a", "u", now, time.Hour)
 	_, famB := tokenFamily(t, st, "ODD-B", "u", now, time.Hour)
 	_, famC := tokenFamily(t, st, sesame.NewID(), "u", now, time.Hour)
-	if err := st.DeleteSession(ctx, "odd-a"); err != nil {
+	if err := st.DeleteSession(ctx, "u", "odd-a"); err != nil {
 		t.Fatal(err)
 	}
 	checkFamilyGone(t, st, "after DeleteSession", famA)
@@ -108,7 +108,7 @@ func TestRevocationRetention(t *testing.T) {
 		if err := st.CreateSession(ctx, s); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.DeleteSession(ctx, s.ID); err != nil {
+		if err := st.DeleteSession(ctx, s.UserID, s.ID); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -288,7 +288,7 @@ func TestRevocationsNoGap(t *testing.T) {
 					mu.Unlock()
 					continue
 				}
-				if err := st.DeleteSession(ctx, s.ID); err != nil {
+				if err := st.DeleteSession(ctx, s.UserID, s.ID); err != nil {
 					t.Error(err)
 					return
 				}
@@ -394,7 +394,7 @@ func TestRotateWhileEnding(t *testing.T) {
 			time.Sleep(time.Duration(round%8) * time.Millisecond)
 			var err error
 			if round%2 == 0 {
-				err = st.DeleteSession(ctx, s.ID)
+				err = st.DeleteSession(ctx, s.UserID, s.ID)
 			} else {
 				_, err = st.DeleteUserSessions(ctx, s.UserID, "")
 			}
@@ -429,7 +429,7 @@ func TestPing(t *testing.T) {
 	if _, err := st.Session(ctx, [32]byte{}); !errors.Is(err, sesame.ErrUnavailable) {
 		t.Errorf("Session after Close = %v, want ErrUnavailable", err)
 	}
-	if err := st.DeleteSession(ctx, sesame.NewID()); !errors.Is(err, sesame.ErrUnavailable) {
+	if err := st.DeleteSession(ctx, sesame.NewID(), sesame.NewID()); !errors.Is(err, sesame.ErrUnavailable) {
 		t.Errorf("DeleteSession after Close = %v, want ErrUnavailable", err)
 	}
 }
@@ -569,10 +569,10 @@ func TestUnstorableBytes(t *testing.T) {
 	if err := st.SetPasswordHash(ctx, bad, "x"); !errors.Is(err, sesame.ErrUserNotFound) {
 		t.Errorf("SetPasswordHash(%q) = %v, want ErrUserNotFound", bad, err)
 	}
-	if err := st.TouchSession(ctx, bad, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
+	if err := st.TouchSession(ctx, "u", bad, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Errorf("TouchSession(%q) = %v, want ErrSessionNotFound", bad, err)
 	}
-	if err := st.DeleteSession(ctx, bad); err != nil {
+	if err := st.DeleteSession(ctx, "u", bad); err != nil {
 		t.Errorf("DeleteSession(%q) = %v, want nil", bad, err)
 	}
 	if list, err := st.UserSessions(ctx, bad); err != nil || len(list) != 0 {
@@ -675,7 +675,7 @@ func TestExpiry(t *testing.T) {
 	if _, err := st.Session(ctx, live.SecretHash); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Errorf("Session at ExpiresAt = %v, want ErrSessionNotFound", err)
 	}
-	if err := st.TouchSession(ctx, live.ID, t0, t0.Add(48*time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
+	if err := st.TouchSession(ctx, live.UserID, live.ID, t0, t0.Add(48*time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Errorf("TouchSession at ExpiresAt = %v, want ErrSessionNotFound", err)
 	}
 	if ids, err := st.DeleteUserSessions(ctx, "u1", ""); err != nil || len(ids) != 0 {

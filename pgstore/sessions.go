@@ -69,12 +69,12 @@ func (s *Store) Session(ctx context.Context, hash [32]byte) (sesame.Session, err
 
 // TouchSession sets the session's LastSeenAt and ExpiresAt, or returns
 // sesame.ErrSessionNotFound if it is gone or expired.
-func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expiresAt time.Time) error {
+func (s *Store) TouchSession(ctx context.Context, userID, id string, lastSeen, expiresAt time.Time) error {
 	if !storable(id) {
 		return sesame.ErrSessionNotFound
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = $1, expires_at = $2
-		WHERE id = $3 AND expires_at > $4`, lastSeen, expiresAt, id, s.now())
+		WHERE id = $3 AND expires_at > $4 AND user_id = $5`, lastSeen, expiresAt, id, s.now(), userID)
 	if err != nil {
 		return translate("touch session", err)
 	}
@@ -87,7 +87,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expiresAt
 // DeleteSession ends the session with that ID, if there is one: it deletes
 // the session and its refresh tokens, and logs its revocation if it was
 // live, in one transaction.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
+func (s *Store) DeleteSession(ctx context.Context, userID, id string) error {
 	if !storable(id) {
 		return nil // no session has that ID
 	}
@@ -98,7 +98,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 		// so the order never deadlocks, and a token added by a rotation
 		// that held the session until now is seen by the next statement.
 		var live bool
-		err := tx.QueryRow(ctx, `DELETE FROM sessions WHERE id = $1 RETURNING expires_at > $2`, id, now).Scan(&live)
+		err := tx.QueryRow(ctx, `DELETE FROM sessions WHERE id = $1 AND user_id = $3 RETURNING expires_at > $2`, id, now, userID).Scan(&live)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}

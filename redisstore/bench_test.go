@@ -17,13 +17,13 @@ import (
 // benchStore opens a store on a Redis of the benchmark's own when
 // redis-server is installed (so that INFO memory counts nothing else), and
 // otherwise on the test Redis.
-func benchStore(b *testing.B) *redisstore.Store {
+func benchStore(b *testing.B) (*redisstore.Store, string) {
 	url := testURL()
 	if _, err := exec.LookPath("redis-server"); err == nil && os.Getenv("SESAME_TEST_REDIS") == "" {
 		srv := startRedis(b, freePort(b), b.TempDir())
 		url = fmt.Sprintf("redis://%s/0", srv.addr())
 	}
-	return open(b, url)
+	return open(b, url), url
 }
 
 // benchFill grows the store to n sessions of users users (created in
@@ -107,27 +107,40 @@ func benchSizes() []int {
 }
 
 // BenchmarkSessionLookup measures Session(hash), the lookup every
-// authenticated request makes (two round trips: pointer, record), for
-// random existing sessions in stores of growing size, and reports Redis's
-// memory per session (INFO memory's used_memory) as redis-B/session.
+// authenticated request makes, for random existing sessions in stores of
+// growing size, and reports Redis's memory per session (INFO memory's
+// used_memory) as redis-B/session. cache=off reads Redis every time (two
+// round trips: pointer, record); cache=on goes through the client-side
+// cache, where a random pick among many sessions is nearly always a first
+// read (a miss, which also asks Redis to track the keys).
 func BenchmarkSessionLookup(b *testing.B) {
-	st := benchStore(b)
+	st, url := benchStore(b)
+	uncached, err := redisstore.Open(b.Context(), url+"?cache_mb=0") // no flush: it shares st's data
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer uncached.Close()
 	f := newBenchFill(b, st, 1000)
 	for _, n := range benchSizes() {
-		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
-			f.grow(b, n)
-			per := f.perSession(b)
-			b.Logf("%d sessions of %d users: used_memory %.0f bytes/session", n, len(f.users), per)
-			ctx := b.Context()
-			rng := rand.New(rand.NewPCG(1, 2))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := st.Session(ctx, f.hashes[rng.IntN(n)]); err != nil {
-					b.Fatal(err)
+		f.grow(b, n)
+		per := f.perSession(b)
+		b.Logf("%d sessions of %d users: used_memory %.0f bytes/session", n, len(f.users), per)
+		for _, c := range []struct {
+			name string
+			st   *redisstore.Store
+		}{{"off", uncached}, {"on", st}} {
+			b.Run(fmt.Sprintf("sessions=%d/cache=%s", n, c.name), func(b *testing.B) {
+				ctx := b.Context()
+				rng := rand.New(rand.NewPCG(1, 2))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := c.st.Session(ctx, f.hashes[rng.IntN(n)]); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			b.ReportMetric(per, "redis-B/session")
-		})
+				b.ReportMetric(per, "redis-B/session")
+			})
+		}
 	}
 }
 
@@ -136,7 +149,7 @@ func BenchmarkSessionLookup(b *testing.B) {
 // 100,000 sessions.
 func BenchmarkSessionLookupParallel(b *testing.B) {
 	const n = 100_000
-	st := benchStore(b) // here, not in the closure that runs once per b.N tried
+	st, _ := benchStore(b) // here, not in the closure that runs once per b.N tried
 	f := newBenchFill(b, st, 1000)
 	f.grow(b, n)
 	b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
@@ -161,7 +174,7 @@ func BenchmarkSessionMemory(b *testing.B) {
 	const n = 100_000
 	for _, users := range []int{1000, n} {
 		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) {
-			st := benchStore(b)
+			st, _ := benchStore(b)
 			f := newBenchFill(b, st, users)
 			f.grow(b, n)
 			per := f.perSession(b)
@@ -171,4 +184,23 @@ func BenchmarkSessionMemory(b *testing.B) {
 			b.ReportMetric(per, "redis-B/session")
 		})
 	}
+}
+
+// BenchmarkSessionCached measures Session(hash) for a session in use: after
+// the first lookup, both reads come from the client-side cache.
+func BenchmarkSessionCached(b *testing.B) {
+	st := open(b, testURL())
+	s := newSession(sesame.NewID())
+	if err := st.CreateSession(b.Context(), s); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := st.Session(b.Context(), s.SecretHash); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

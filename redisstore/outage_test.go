@@ -32,9 +32,9 @@ func operations(st *redisstore.Store, s sesame.Session) map[string]func(ctx cont
 			return st.CreateSession(ctx, newSession(s.UserID))
 		},
 		"TouchSession": func(ctx context.Context) error {
-			return st.TouchSession(ctx, s.ID, time.Now(), time.Now().Add(time.Hour))
+			return st.TouchSession(ctx, s.UserID, s.ID, time.Now(), time.Now().Add(time.Hour))
 		},
-		"DeleteSession":    func(ctx context.Context) error { return st.DeleteSession(ctx, sesame.NewID()) },
+		"DeleteSession":    func(ctx context.Context) error { return st.DeleteSession(ctx, s.UserID, sesame.NewID()) },
 		"UserSessions":     func(ctx context.Context) error { _, err := st.UserSessions(ctx, s.UserID); return err },
 		"RevocationsSince": func(ctx context.Context) error { _, err := st.RevocationsSince(ctx, 0, 10); return err },
 		"Hit":              func(ctx context.Context) error { _, _, err := st.Hit(ctx, "ip:x", time.Minute); return err },

@@ -45,7 +45,7 @@ func TestTTLs(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, tokHash := sesame.NewSecret()
-	tok := sesame.RefreshToken{Hash: tokHash, SessionID: s.ID, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(6 * time.Hour)}
+	tok := sesame.RefreshToken{Hash: tokHash, SessionID: s.ID, UserID: s.UserID, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(6 * time.Hour)}
 	if err := st.CreateRefreshToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
@@ -53,16 +53,16 @@ func TestTTLs(t *testing.T) {
 		t.Fatal(err)
 	}
 	hexHash := func(h [32]byte) string { return fmt.Sprintf("%x", h) }
-	u := "{u:" + s.UserID + "}"
+	records, bucket := redisstore.RecordsKey(s.UserID), redisstore.HashBucket(s.SecretHash)
 	for _, c := range []struct {
 		key  string
 		want time.Duration
 	}{
-		{u + ":s:" + s.ID, 30 * time.Minute},            // the record, at ExpiresAt
-		{"sh:" + hexHash(s.SecretHash), 12 * time.Hour}, // pointers, at the later deadline
-		{"si:" + s.ID, 12 * time.Hour},
-		{u + ":idx", 12 * time.Hour},
-		{u + ":f:" + s.ID, 6 * time.Hour}, // the family, at its last token's end
+		// The records and the secret-hash pointer, at ExpiresAt plus one
+		// more idle period (capped at AbsoluteExpiresAt).
+		{records, time.Hour},
+		{bucket, time.Hour},
+		{redisstore.FamilyKey(s.UserID, s.ID), 6 * time.Hour}, // the family, at its last token's end
 		{"rt:" + hexHash(tokHash), 6 * time.Hour},
 		{"lim:ip:203.0.113.7", 10 * time.Minute},
 	} {
@@ -71,27 +71,31 @@ func TestTTLs(t *testing.T) {
 		}
 	}
 
-	// A touch moves the record's TTL; one past the pointers' moves theirs.
-	if err := st.TouchSession(ctx, s.ID, time.Now(), time.Now().Add(time.Hour)); err != nil {
+	// A touch within the pointer's deadline moves nothing; one past it
+	// moves the deadline to the new ExpiresAt plus one more idle period.
+	if err := st.TouchSession(ctx, s.UserID, s.ID, time.Now(), time.Now().Add(50*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if got := pttl(t, st, u+":s:"+s.ID); !near(got, time.Hour) {
-		t.Errorf("PTTL of the record after a touch = %v, want about 1h", got)
+	if got := pttl(t, st, records); !near(got, time.Hour) {
+		t.Errorf("PTTL of the records after a touch within the deadline = %v, want about 1h", got)
 	}
-	if err := st.TouchSession(ctx, s.ID, time.Now(), time.Now().Add(24*time.Hour)); err != nil {
+	if err := st.TouchSession(ctx, s.UserID, s.ID, time.Now(), time.Now().Add(24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{u + ":s:" + s.ID, "sh:" + hexHash(s.SecretHash), "si:" + s.ID, u + ":idx"} {
-		if got := pttl(t, st, k); !near(got, 24*time.Hour) {
-			t.Errorf("PTTL %s after a touch past the pointers' deadline = %v, want about 24h", k, got)
+	for _, k := range []string{records, bucket} {
+		if got := pttl(t, st, k); !near(got, 48*time.Hour) {
+			t.Errorf("PTTL %s after a touch past the pointer's deadline = %v, want about 48h", k, got)
 		}
+	}
+	if got, err := st.Session(ctx, s.SecretHash); err != nil || !got.ExpiresAt.After(time.Now().Add(23*time.Hour)) {
+		t.Errorf("Session after the touch = %v, %v; want the new deadline", got.ExpiresAt, err)
 	}
 
 	// Ending the session leaves no key of it behind.
-	if err := st.DeleteSession(ctx, s.ID); err != nil {
+	if err := st.DeleteSession(ctx, s.UserID, s.ID); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{u + ":s:" + s.ID, "sh:" + hexHash(s.SecretHash), "si:" + s.ID, u + ":idx", u + ":f:" + s.ID, "rt:" + hexHash(tokHash), u + ":rv"} {
+	for _, k := range []string{records, bucket, redisstore.FamilyKey(s.UserID, s.ID), "rt:" + hexHash(tokHash), "{u:" + s.UserID + "}:rv"} {
 		if got := pttl(t, st, k); got != -2 {
 			t.Errorf("%s still there after DeleteSession (PTTL %v)", k, got)
 		}
@@ -157,7 +161,7 @@ func TestStoreClock(t *testing.T) {
 	if list, err := st.UserSessions(ctx, s.UserID); err != nil || len(list) != 0 {
 		t.Errorf("UserSessions past ExpiresAt = %d sessions, %v", len(list), err)
 	}
-	if err := st.TouchSession(ctx, s.ID, time.Now(), time.Now().Add(3*time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
+	if err := st.TouchSession(ctx, s.UserID, s.ID, time.Now(), time.Now().Add(3*time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Errorf("TouchSession past ExpiresAt: %v, want ErrSessionNotFound", err)
 	}
 	if n, err := st.CountSessions(ctx); err != nil || n != 0 {
@@ -175,16 +179,16 @@ func TestDanglingPointer(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := st.Client()
-	if err := c.Do(ctx, c.B().Del().Key("{u:"+s.UserID+"}:s:"+s.ID).Build()).Error(); err != nil {
+	if err := c.Do(ctx, c.B().Hdel().Key(redisstore.RecordsKey(s.UserID)).Field(redisstore.IDField(s.ID)).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Session(ctx, s.SecretHash); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Errorf("Session through a dangling pointer: %v, want ErrSessionNotFound", err)
 	}
-	if err := st.TouchSession(ctx, s.ID, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
+	if err := st.TouchSession(ctx, s.UserID, s.ID, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Errorf("TouchSession through a dangling pointer: %v, want ErrSessionNotFound", err)
 	}
-	if err := st.DeleteSession(ctx, s.ID); err != nil {
+	if err := st.DeleteSession(ctx, s.UserID, s.ID); err != nil {
 		t.Errorf("DeleteSession through a dangling pointer: %v", err)
 	}
 	if list, err := st.RevocationsSince(ctx, 0, 10); err != nil || len(list) != 0 {
@@ -213,7 +217,7 @@ func TestRevocationAppendFails(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := st.DeleteSession(ctx, a.ID); err == nil {
+	if err := st.DeleteSession(ctx, a.UserID, a.ID); err == nil {
 		t.Error("DeleteSession with the log refusing appends = nil, want an error")
 	}
 	if _, err := st.Session(ctx, a.SecretHash); !errors.Is(err, sesame.ErrSessionNotFound) {
@@ -225,13 +229,13 @@ func TestRevocationAppendFails(t *testing.T) {
 	}
 
 	cli(t, "-p", port, "ACL", "SETUSER", "sesame", "+xadd")
-	if err := st.DeleteSession(ctx, a.ID); err != nil {
+	if err := st.DeleteSession(ctx, a.UserID, a.ID); err != nil {
 		t.Fatalf("DeleteSession again: %v", err)
 	}
 	if _, err := st.DeleteUserSessions(ctx, user, c.ID); err != nil {
 		t.Fatalf("DeleteUserSessions again: %v", err)
 	}
-	if err := st.DeleteSession(ctx, a.ID); err != nil { // nothing left to append
+	if err := st.DeleteSession(ctx, a.UserID, a.ID); err != nil { // nothing left to append
 		t.Fatalf("DeleteSession a third time: %v", err)
 	}
 	list, err := st.RevocationsSince(ctx, 0, 100)
@@ -247,5 +251,159 @@ func TestRevocationAppendFails(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("revocations logged = %q, want %q, each once", got, want)
+	}
+}
+
+// TestCacheCoherence checks the client-side cache against the writes of
+// the same store and of another one (another node) on the same Redis.
+func TestCacheCoherence(t *testing.T) {
+	a := open(t, testURL())
+	b := open(t, testURL())
+	ctx := t.Context()
+	// within is how long another node may go on seeing a change: Redis's
+	// invalidation message normally arrives well before the next request,
+	// and no record stays cached for more than a second.
+	const within = time.Second
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		start := time.Now()
+		for tries := 1; !ok(); tries++ {
+			if time.Since(start) > within {
+				t.Fatalf("%s: not seen after %v", what, within)
+			}
+			if tries == 1 {
+				defer func() { t.Logf("%s: seen after %v, not at once", what, time.Since(start)) }()
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	gone := func(st *redisstore.Store, s sesame.Session) func() bool {
+		return func() bool {
+			_, err := st.Session(ctx, s.SecretHash)
+			if err != nil && !errors.Is(err, sesame.ErrSessionNotFound) {
+				t.Fatal(err)
+			}
+			return err != nil
+		}
+	}
+	warm := func(what string, s sesame.Session, stores ...*redisstore.Store) {
+		t.Helper()
+		for _, st := range stores {
+			for range 2 { // the second from the cache
+				if _, err := st.Session(ctx, s.SecretHash); err != nil {
+					t.Fatalf("%s: Session: %v", what, err)
+				}
+			}
+		}
+	}
+	for i := range 50 {
+		user := sesame.NewID()
+		s := newSession(user)
+		if err := a.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		warm("new session", s, a, b)
+
+		// A touch on one node: that node reads its own write at once, the
+		// other within a second.
+		seen := s.LastSeenAt.Add(time.Duration(i+1) * time.Minute)
+		if err := b.TouchSession(ctx, user, s.ID, seen, seen.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.Session(ctx, s.SecretHash); err != nil || !got.LastSeenAt.Equal(seen.Truncate(time.Millisecond)) {
+			t.Fatalf("touching node: Session right after its touch = %v, %v; want LastSeenAt %v", got.LastSeenAt, err, seen)
+		}
+		eventually("the other node sees the touch", func() bool {
+			got, err := a.Session(ctx, s.SecretHash)
+			return err == nil && got.LastSeenAt.Equal(seen.Truncate(time.Millisecond))
+		})
+
+		// An end on one node: refused there on the very next lookup, on
+		// the other within a second.
+		ender, other := a, b
+		if i%2 == 1 {
+			ender, other = b, a
+		}
+		warm("before the end", s, a, b)
+		switch i % 3 {
+		case 0:
+			err := ender.DeleteSession(ctx, user, s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			if _, err := ender.DeleteUserSessions(ctx, user, ""); err != nil {
+				t.Fatal(err)
+			}
+		case 2: // a touch into the past: it expired
+			if err := ender.TouchSession(ctx, user, s.ID, time.Now(), time.Now().Add(-time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !gone(ender, s)() {
+			t.Fatalf("try %d: the ending node still finds the session on the very next lookup", i)
+		}
+		eventually("the other node refuses the ended session", gone(other, s))
+
+		// The same ID stored again with a new secret (a replaced session):
+		// the old secret is refused, the new one found, on both.
+		s2 := s
+		_, s2.SecretHash = sesame.NewSecret()
+		if err := a.CreateSession(ctx, s2); err != nil {
+			t.Fatal(err)
+		}
+		warm("the replacement", s2, a, b)
+		if !gone(a, s)() || !gone(b, s)() {
+			t.Fatalf("try %d: the ended secret is found again after its ID was reused", i)
+		}
+	}
+}
+
+// TestForgetExpired checks that writes forget the expired entries of the
+// hashes they write to: a user's records, and a pointer bucket.
+func TestForgetExpired(t *testing.T) {
+	st := open(t, testURL())
+	ctx := t.Context()
+	user := sesame.NewID()
+	var prefix [32]byte // every hash below starts alike: one pointer bucket
+	prefix[0], prefix[1] = 0xab, 0xcd
+	mk := func() sesame.Session {
+		s := newSession(user)
+		_, h := sesame.NewSecret()
+		copy(s.SecretHash[2:], h[2:])
+		s.SecretHash[0], s.SecretHash[1] = prefix[0], prefix[1]
+		return s
+	}
+	for range 10 {
+		if err := st.CreateSession(ctx, mk()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := st.Client()
+	hlen := func(key string) int64 {
+		n, err := c.Do(ctx, c.B().Hlen().Key(key).Build()).AsInt64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	records, bucket := redisstore.RecordsKey(user), redisstore.HashBucket(prefix)
+	if n, m := hlen(records), hlen(bucket); n != 10 || m != 10 {
+		t.Fatalf("HLEN records, bucket = %d, %d; want 10, 10", n, m)
+	}
+	// Three hours on, past the sessions' ExpiresAt (1h) and their pointers'
+	// deadline (ExpiresAt plus one more idle period: 2h).
+	st.Now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	s := mk()
+	s.CreatedAt, s.LastSeenAt = st.Now(), st.Now()
+	s.ExpiresAt, s.AbsoluteExpiresAt = st.Now().Add(time.Hour), st.Now().Add(12*time.Hour)
+	if err := st.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := hlen(records), hlen(bucket); n != 1 || m != 1 {
+		t.Errorf("HLEN records, bucket after a write past the others' deadlines = %d, %d; want 1, 1", n, m)
+	}
+	if got, err := st.Session(ctx, s.SecretHash); err != nil || got.ID != s.ID {
+		t.Errorf("Session(the new one) = %q, %v", got.ID, err)
 	}
 }

@@ -17,21 +17,18 @@ import (
 var errTokenHashInUse = errors.New("refresh token hash already in use")
 
 // CreateRefreshToken stores t as a current token of the family of
-// t.SessionID (RetiredAt and SuccessorHash are ignored, and UserID is read
-// back as the session's). It returns sesame.ErrSessionNotFound, storing
-// nothing, if there is no live session with that ID, and an error if a
-// token with the same hash is in the family. A token whose ExpiresAt has
-// passed is accepted and not stored.
+// t.SessionID, a session of t.UserID (RetiredAt and SuccessorHash are
+// ignored). It returns sesame.ErrSessionNotFound, storing nothing, if that
+// user has no live session with that ID, and an error if a token with the
+// same hash is in the family. A token whose ExpiresAt has passed is
+// accepted and not stored.
 func (s *Store) CreateRefreshToken(ctx context.Context, t sesame.RefreshToken) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	const op = "create refresh token"
-	uid, err := s.client.Do(ctx, s.client.B().Get().Key(idPtrKey(t.SessionID)).Build()).ToString()
-	if rueidis.IsRedisNil(err) {
+	uid := t.UserID
+	if uid == "" {
 		return sesame.ErrSessionNotFound
-	}
-	if err != nil {
-		return translate(ctx, op, err)
 	}
 	now, e := s.nowMS(), toMS(t.ExpiresAt)
 	ptrKey := tokenPtrKey(t.Hash)
@@ -41,8 +38,8 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t sesame.RefreshToken) e
 		}
 	}
 	n, err := createTokenScript.Exec(ctx, s.client,
-		[]string{sessionKey(uid, t.SessionID), familyKey(uid, t.SessionID)},
-		[]string{itoa(now), hex.EncodeToString(t.Hash[:]), encodeToken(t), itoa(e)},
+		[]string{recordsKey(uid), familyKey(uid, t.SessionID)},
+		[]string{itoa(now), hex.EncodeToString(t.Hash[:]), encodeToken(t), itoa(e), idField(t.SessionID)},
 	).AsInt64()
 	if err != nil {
 		return translate(ctx, op, err)
@@ -97,8 +94,8 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash [32]byte, next s
 	}
 	oldHex := hex.EncodeToString(oldHash[:])
 	res, err := rotateScript.Exec(ctx, s.client,
-		[]string{sessionKey(uid, sid), familyKey(uid, sid)},
-		[]string{itoa(now), oldHex, hex.EncodeToString(next.Hash[:]), encodeToken(next), itoa(e), itoa(toMS(next.CreatedAt))},
+		[]string{recordsKey(uid), familyKey(uid, sid)},
+		[]string{itoa(now), oldHex, hex.EncodeToString(next.Hash[:]), encodeToken(next), itoa(e), itoa(toMS(next.CreatedAt)), idField(sid)},
 	).ToArray()
 	if err != nil {
 		return translate(ctx, op, err)
@@ -150,7 +147,7 @@ func (s *Store) RefreshToken(ctx context.Context, hash [32]byte) (sesame.Refresh
 	}
 	field := hex.EncodeToString(hash[:])
 	resps := s.client.DoMulti(ctx,
-		s.client.B().Get().Key(sessionKey(uid, sid)).Build(),
+		s.client.B().Hget().Key(recordsKey(uid)).Field(idField(sid)).Build(),
 		s.client.B().Hget().Key(familyKey(uid, sid)).Field(field).Build())
 	rec, err := resps[0].ToString()
 	if err == nil {
@@ -168,11 +165,11 @@ func (s *Store) RefreshToken(ctx context.Context, hash [32]byte) (sesame.Refresh
 func (s *Store) liveToken(op, rec, field, val, uid, sid string) (sesame.RefreshToken, error) {
 	sess, err := decodeRecord(rec, uid, sid)
 	if err != nil {
-		return sesame.RefreshToken{}, fmt.Errorf("redisstore: %s: %s: %w", op, sessionKey(uid, sid), err)
+		return sesame.RefreshToken{}, fmt.Errorf("redisstore: %s: session %s of user %s: %w", op, sid, uid, err)
 	}
 	t, _, err := decodeToken(field, val, uid, sid)
 	if err != nil {
-		return sesame.RefreshToken{}, fmt.Errorf("redisstore: %s: %s: %w", op, familyKey(uid, sid), err)
+		return sesame.RefreshToken{}, fmt.Errorf("redisstore: %s: family of session %s: %w", op, sid, err)
 	}
 	now := s.nowMS()
 	if toMS(sess.ExpiresAt) <= now || toMS(t.ExpiresAt) <= now {

@@ -3,9 +3,10 @@ package redisstore
 import "github.com/redis/rueidis"
 
 // The Lua scripts. Each runs atomically on the node that owns the slot of
-// its first key. Scripts on a user's records also derive key names from the
-// first key, {u:<uid>}:idx, by replacing its suffix: every such name starts
-// with the same hash tag, so it is on the same slot.
+// its first key. Scripts on a user's records take the user's records hash,
+// {u:<uid>}:S, as their first key and derive the names of the user's other
+// keys from it by replacing its suffix: every such name starts with the same
+// hash tag, so it is on the same slot.
 //
 // Numbers cross into Lua as strings and are compared after tonumber (exact
 // for milliseconds up to 2^53); they are written back as the strings they
@@ -13,29 +14,38 @@ import "github.com/redis/rueidis"
 
 // prelude is shared by the scripts on a user's records.
 const prelude = `
+-- hdr reads a record's header: ExpiresAt, pointer deadline, LastSeenAt,
+-- and the position of what follows.
 local function hdr(v)
-  local e, p, l, pos = string.match(v, '^(%-?%d+):(%-?%d+):(%-?%d+):()')
-  return tonumber(e), p, l, pos
+  return struct.unpack('>ddd', v)
 end
 local function extend(k, at)
   local t = redis.call('PEXPIRETIME', k)
   if t == -1 or (t >= 0 and t < tonumber(at)) then redis.call('PEXPIREAT', k, at) end
 end
-local function drop(base, sid, v)
+local base = string.sub(KEYS[1], 1, -3)
+-- drop removes the session in field f (whose record is v) and its family.
+local function drop(f, v)
   local e, p, l, pos = hdr(v)
-  redis.call('DEL', base .. ':s:' .. sid)
-  redis.call('ZREM', base .. ':idx', sid)
-  local fam = base .. ':f:' .. sid
+  redis.call('HDEL', KEYS[1], f)
+  local fam = base .. ':f:' .. f
   local tokens = redis.call('HKEYS', fam)
   redis.call('DEL', fam)
   return e, string.sub(v, pos, pos + 31), tokens
 end
-local base = string.sub(KEYS[1], 1, -5)
+-- sidOf is the session ID that a field name stands for (see idField).
+local function sidOf(f)
+  if #f == 16 then
+    return (string.gsub(f, '.', function(c) return string.format('%02x', string.byte(c)) end))
+  end
+  return (string.gsub(string.sub(f, 2), '%x%x', function(h) return string.char(tonumber(h, 16)) end))
+end
 `
 
-// createScript stores a session.
-// KEYS: index, record, family. ARGV: now, record, ExpiresAt, pointer
-// deadline, session ID, CreatedAt, prune offset.
+// createScript stores a session, and forgets the user's sessions that
+// have expired.
+// KEYS: records, family. ARGV: now, record, ExpiresAt, pointer deadline,
+// field, prune sample size.
 // It returns {old live (0/1), old hash, old ExpiresAt, dropped token hashes}.
 // A live session with the same ID keeps its refresh-token family; any other
 // family under that ID (of an ended session) is dropped, so that it never
@@ -43,71 +53,81 @@ local base = string.sub(KEYS[1], 1, -5)
 var createScript = rueidis.NewLuaScript(prelude + `
 local now = tonumber(ARGV[1])
 local e = tonumber(ARGV[3])
-local sid = ARGV[5]
+local f = ARGV[5]
 local oldLive, oldHash, oldE, tokens = 0, '', 0, {}
-local old = redis.call('GET', KEYS[2])
+local old = redis.call('HGET', KEYS[1], f)
 if old then
   local oe, op, ol, pos = hdr(old)
   if oe > now then oldLive, oldHash, oldE = 1, string.sub(old, pos, pos + 31), oe end
 end
 if oldLive == 0 or e <= now then
-  tokens = redis.call('HKEYS', KEYS[3])
-  redis.call('DEL', KEYS[3])
+  tokens = redis.call('HKEYS', KEYS[2])
+  redis.call('DEL', KEYS[2])
+end
+-- A sample, so that a user with very many sessions costs no more: stale
+-- records stay at a small fraction of the live ones (see pruneSample).
+local some = redis.call('HRANDFIELD', KEYS[1], ARGV[6], 'WITHVALUES')
+for i = 1, #some, 2 do
+  if some[i] ~= f and hdr(some[i + 1]) <= now then
+    redis.call('HDEL', KEYS[1], some[i])
+    redis.call('DEL', base .. ':f:' .. some[i])
+  end
 end
 if e > now then
-  redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
-  redis.call('ZADD', KEYS[1], ARGV[6], sid)
+  redis.call('HSET', KEYS[1], f, ARGV[2])
   extend(KEYS[1], ARGV[4])
 else
-  redis.call('DEL', KEYS[2])
-  redis.call('ZREM', KEYS[1], sid)
-end
--- Forget index entries of sessions Redis has expired, a few per call.
-local off = tonumber(ARGV[7]) % math.max(1, redis.call('ZCARD', KEYS[1]))
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], off, off + 31)) do
-  if redis.call('EXISTS', base .. ':s:' .. m) == 0 then redis.call('ZREM', KEYS[1], m) end
+  redis.call('HDEL', KEYS[1], f)
 end
 return {oldLive, oldHash, oldE, tokens}
 `)
 
 // touchScript sets a live session's LastSeenAt and ExpiresAt.
-// KEYS: index, record. ARGV: now, ExpiresAt, LastSeenAt, session ID.
+// KEYS: records. ARGV: now, ExpiresAt, LastSeenAt, field.
 // It returns {0} if the session is gone or expired; {1, hash, old
-// ExpiresAt} when touched; {3, hash, old ExpiresAt, new pointer deadline}
-// when touched past its pointer deadline (the pointers must be extended);
-// {2, hash, old ExpiresAt, dropped token hashes} when the new ExpiresAt has
-// passed and the session was removed.
+// ExpiresAt} when touched; {3, hash, old ExpiresAt} when touched past its
+// pointer deadline (the caller extends the pointer, then the deadline, with
+// extendScript); {2, hash, old ExpiresAt, dropped token hashes} when the new
+// ExpiresAt has passed and the session was removed.
 var touchScript = rueidis.NewLuaScript(prelude + `
 local now = tonumber(ARGV[1])
-local v = redis.call('GET', KEYS[2])
+local v = redis.call('HGET', KEYS[1], ARGV[4])
 if not v then return {0} end
 local oe, op, ol, pos = hdr(v)
 if oe <= now then return {0} end
 local e = tonumber(ARGV[2])
 if e <= now then
-  local _, hash, tokens = drop(base, ARGV[4], v)
+  local _, hash, tokens = drop(ARGV[4], v)
   return {2, hash, oe, tokens}
 end
-local np = op
-if e > tonumber(op) then np = ARGV[2] end
-redis.call('SET', KEYS[2], ARGV[2] .. ':' .. np .. ':' .. ARGV[3] .. ':' .. string.sub(v, pos), 'PXAT', ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[4], struct.pack('>ddd', e, op, tonumber(ARGV[3])) .. string.sub(v, pos))
 local hash = string.sub(v, pos, pos + 31)
-if np ~= op then
-  extend(KEYS[1], np)
-  return {3, hash, oe, np}
-end
+if e > op then return {3, hash, oe} end
 return {1, hash, oe}
 `)
 
+// extendScript moves a session's pointer deadline (and its user's records
+// hash's TTL) to a later one, once its pointer has been extended.
+// KEYS: records. ARGV: field, deadline.
+var extendScript = rueidis.NewLuaScript(prelude + `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local e, p, l, pos = hdr(v)
+if tonumber(ARGV[2]) <= p then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], struct.pack('>ddd', e, tonumber(ARGV[2]), l) .. string.sub(v, pos))
+extend(KEYS[1], ARGV[2])
+return 1
+`)
+
 // endScript removes a session with its refresh-token family.
-// KEYS: index, record, pending. ARGV: now, session ID, retention (ms),
-// revoke ("1" to record a live session's revocation as pending).
+// KEYS: records, pending. ARGV: now, field, retention (ms), revoke ("1" to
+// record a live session's revocation as pending), session ID.
 // It returns {found (0/1), live (0/1), hash, ExpiresAt, dropped token
 // hashes, pending revocations (flat: id, at, id, at...)}.
 var endScript = rueidis.NewLuaScript(prelude + `
 local now = tonumber(ARGV[1])
 local out = {0, 0, '', 0, {}}
-local v = redis.call('GET', KEYS[2])
+local v = redis.call('HGET', KEYS[1], ARGV[2])
 if v then
   -- The revocation is recorded before the session goes, so that no failure
   -- in between can lose it.
@@ -115,65 +135,60 @@ if v then
   if hdr(v) > now then
     live = 1
     if ARGV[4] == '1' then
-      redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
-      redis.call('PEXPIRE', KEYS[3], ARGV[3])
+      redis.call('ZADD', KEYS[2], ARGV[1], ARGV[5])
+      redis.call('PEXPIRE', KEYS[2], ARGV[3])
     end
   end
-  local e, hash, tokens = drop(base, ARGV[2], v)
+  local e, hash, tokens = drop(ARGV[2], v)
   out = {1, live, hash, e, tokens}
 end
-out[6] = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
+out[6] = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
 return out
 `)
 
 // endUserScript removes every session of a user but one, with their
 // families, and records the live ones' revocations as pending.
-// KEYS: index, pending. ARGV: now, the session ID to keep, retention (ms).
-// It returns {ended IDs (the live ones, oldest first), removed (flat: id,
-// hash, ExpiresAt, live), dropped token hashes, pending revocations (flat:
-// id, at...)}.
+// KEYS: records, pending. ARGV: now, the field of the session to keep (or
+// ""), retention (ms).
+// It returns {removed (flat: field, record, live), dropped token hashes,
+// pending revocations (flat: id, at...)}.
 var endUserScript = rueidis.NewLuaScript(prelude + `
 local now = tonumber(ARGV[1])
-local ended, gone, tokens = {}, {}, {}
-for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if sid ~= ARGV[2] then
-    local v = redis.call('GET', base .. ':s:' .. sid)
-    if v then
-      local live = 0
-      if hdr(v) > now then
-        live = 1
-        ended[#ended + 1] = sid
-        redis.call('ZADD', KEYS[2], ARGV[1], sid)
-        redis.call('PEXPIRE', KEYS[2], ARGV[3])
-      end
-      local e, hash, toks = drop(base, sid, v)
-      for _, t in ipairs(toks) do tokens[#tokens + 1] = t end
-      gone[#gone + 1] = sid
-      gone[#gone + 1] = hash
-      gone[#gone + 1] = e
-      gone[#gone + 1] = live
-    else
-      redis.call('ZREM', KEYS[1], sid)
+local gone, tokens = {}, {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local f, v = all[i], all[i + 1]
+  if f ~= ARGV[2] then
+    local live = 0
+    if hdr(v) > now then
+      live = 1
+      redis.call('ZADD', KEYS[2], ARGV[1], sidOf(f))
+      redis.call('PEXPIRE', KEYS[2], ARGV[3])
     end
+    local _, _, toks = drop(f, v)
+    for _, t in ipairs(toks) do tokens[#tokens + 1] = t end
+    gone[#gone + 1] = f
+    gone[#gone + 1] = v
+    gone[#gone + 1] = live
   end
 end
-return {ended, gone, tokens, redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')}
+return {gone, tokens, redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')}
 `)
 
-// listScript returns a user's session records in index order (CreatedAt,
-// then ID), flat: id, record, id, record...
-// KEYS: index.
-var listScript = rueidis.NewLuaScriptReadOnly(`
-local base = string.sub(KEYS[1], 1, -5)
-local out = {}
-for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local v = redis.call('GET', base .. ':s:' .. sid)
-  if v then
-    out[#out + 1] = sid
-    out[#out + 1] = v
-  end
+// setPointerScript stores a secret-hash pointer in its bucket, and forgets
+// the bucket's pointers whose deadline has passed.
+// KEYS: bucket. ARGV: now, field, value, deadline, prune sample size.
+var setPointerScript = rueidis.NewLuaScript(`
+local now = tonumber(ARGV[1])
+local all = redis.call('HRANDFIELD', KEYS[1], ARGV[5], 'WITHVALUES')
+for i = 1, #all, 2 do
+  local d = tonumber(string.match(all[i + 1], '^(%-?%d+):'))
+  if all[i] ~= ARGV[2] and (d == nil or d <= now) then redis.call('HDEL', KEYS[1], all[i]) end
 end
-return out
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+local t = redis.call('PEXPIRETIME', KEYS[1])
+if t == -1 or (t >= 0 and t < tonumber(ARGV[4])) then redis.call('PEXPIREAT', KEYS[1], ARGV[4]) end
+return 0
 `)
 
 // clearPendingScript removes revocations from a user's pending set once
@@ -195,21 +210,21 @@ local function parts(v)
   for x in string.gmatch(v, '[^:]+') do t[#t + 1] = x end
   return t
 end
-local function sessionLive(k, now)
-  local v = redis.call('GET', k)
+local function sessionLive(k, f, now)
+  local v = redis.call('HGET', k, f)
   if not v then return false end
-  local e = string.match(v, '^(%-?%d+):')
-  return tonumber(e) > now
+  return struct.unpack('>d', v) > now
 end
 `
 
 // createTokenScript stores a refresh token in its session's family.
-// KEYS: record, family. ARGV: now, token hash (hex), value, ExpiresAt.
+// KEYS: records, family. ARGV: now, token hash (hex), value, ExpiresAt,
+// the session's field.
 // It returns 1 when stored (or when expired already, storing nothing), 0
 // if the session is gone or expired, -1 if the hash is in use.
 var createTokenScript = rueidis.NewLuaScript(tokenPrelude + `
 local now = tonumber(ARGV[1])
-if not sessionLive(KEYS[1], now) then return 0 end
+if not sessionLive(KEYS[1], ARGV[5], now) then return 0 end
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return -1 end
 if tonumber(ARGV[4]) > now then
   redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
@@ -221,14 +236,14 @@ return 1
 
 // rotateScript retires the current token old and stores next in its place,
 // as one compare-and-swap.
-// KEYS: record, family. ARGV: now, old hash (hex), next hash (hex), next
-// value, next ExpiresAt, RetiredAt.
+// KEYS: records, family. ARGV: now, old hash (hex), next hash (hex), next
+// value, next ExpiresAt, RetiredAt, the session's field.
 // It returns {0} if old is not a live token of a live session, {-1} if
 // next's hash is in use, {2, old value, successor current (0/1)} if old was
 // retired already, and {1} when rotated.
 var rotateScript = rueidis.NewLuaScript(tokenPrelude + `
 local now = tonumber(ARGV[1])
-if not sessionLive(KEYS[1], now) then return {0} end
+if not sessionLive(KEYS[1], ARGV[7], now) then return {0} end
 local ov = redis.call('HGET', KEYS[2], ARGV[2])
 if not ov then return {0} end
 local p = parts(ov)

@@ -12,8 +12,9 @@
 // One [Store] implements [sesame.SessionStore], [sesame.RefreshStore],
 // [sesame.RevocationLog], [sesame.Limiter], [sesame.Pinger] and
 // [sesame.SessionCounter]. It does not implement [sesame.Sweeper]: every
-// record carries a Redis TTL at its deadline, so Redis forgets what has
-// expired by itself.
+// key carries a Redis TTL at the latest deadline of what it holds, and
+// the writes that share a key forget what in it has expired (see Data
+// model), so Redis forgets expired sessions by itself.
 //
 // # Connection strings
 //
@@ -30,7 +31,23 @@
 // operation waits on a dead, frozen or unreachable server: it fails with an
 // error matching [sesame.ErrUnavailable], and the next operation dials
 // again, so a restarted server is used again without reopening the store.
-// Lookups always read Redis: the client keeps no cache of its own.
+// cache_mb (default 32) is the size of the client-side cache (see below)
+// of each connection, in MiB (a node keeps four connections to a server,
+// one to each Cluster primary); cache_mb=0 turns the cache off, so that
+// every lookup reads Redis.
+//
+// # Client-side cache
+//
+// Session lookups (the one read every cookie request makes) go through
+// rueidis's server-assisted client-side cache: Redis remembers which keys
+// each connection has read and pushes an invalidation message to it as soon
+// as one changes, so a session in use costs no round trip, and a session
+// ended on any node is refused on every other one as soon as that message
+// arrives (well under a millisecond on a LAN; at the latest after a second,
+// the longest a record stays cached). A node that ended a session itself
+// refuses it at once, whatever its cache holds. A connection that breaks
+// takes its cache with it, so an outage or a restarted Redis never serves
+// from a cache Redis can no longer invalidate. Everything else reads Redis.
 //
 // # Data model
 //
@@ -38,31 +55,42 @@
 // user ID with a brace in it is hex-encoded there), so that they share a
 // Cluster slot and a Lua script can change them together atomically:
 //
-//	{u:<uid>}:s:<sid>    a session: one string, deadlines in a text header,
-//	                     the rest packed; PEXPIREAT at its ExpiresAt
-//	{u:<uid>}:idx        sorted set of the user's session IDs by CreatedAt
+//	{u:<uid>}:S          hash of the user's sessions: one field per session
+//	                     (its ID, as 16 raw bytes when it is 32 hex digits),
+//	                     whose value is the record; it lives until the latest
+//	                     pointer deadline of its sessions
 //	{u:<uid>}:f:<sid>    hash of the session's refresh tokens (one field per
 //	                     token hash), deleted with the session
 //	{u:<uid>}:rv         sorted set of revocations not yet in the log
 //
-// Lookups that do not know the user go through small pointer keys, each in
-// a slot of its own, that live as long as what they point to:
+// The user's hash is the per-user index: listing or ending a user's
+// sessions reads that one key and never scans the keyspace. Callers name
+// the user whenever they name a session (see sesame.SessionStore), so no
+// index from session ID to user is kept.
 //
-//	sh:<hex secret hash>   -> user and session ID   (Session)
-//	si:<session ID>        -> user ID               (TouchSession, DeleteSession)
-//	rt:<hex token hash>    -> user and session ID   (refresh tokens)
+// The lookup by secret hash goes through a pointer to the user and
+// session, kept in one of 16,384 bucket hashes, sh:0 to sh:16383, chosen by
+// the first 14 bits of the hash; each pointer carries its deadline, and
+// writing to a bucket forgets the pointers in it whose deadline has
+// passed. Refresh tokens have pointers of their own:
+//
+//	sh:<n>  field <16 bytes of the hash>  -> deadline, user and session ID
+//	rt:<hex token hash>                   -> user and session ID
 //
 // A pointer is written before the record and deleted after it, so a crash
 // in between leaves at most a pointer to nothing, which every lookup checks
 // for (the record must exist, carry the same hash and be live) and ignores;
-// its TTL then removes it.
+// its deadline then removes it.
 //
-// A session with a 40-byte user agent costs about 900 bytes of Redis memory
-// (INFO memory's used_memory: 876 at 100,000 sessions of 1000 users, 1015
-// with one session per user, 946 at a million; see BenchmarkSessionMemory):
-// three keys with TTLs and an index entry, of which Redis spends some 130
-// bytes on each key with a TTL before its name and value. memstore keeps
-// the same session in about 240 bytes.
+// Small hashes are stored by Redis as listpacks, a few bytes of overhead
+// per field, where a key of its own costs a hundred bytes or more before
+// its name and value; keeping sessions as fields instead of keys is what
+// makes a session with a 40-byte user agent cost about 300 bytes of Redis
+// memory (INFO memory's used_memory: 303 at 100,000 sessions of 1000 users,
+// 531 with one session per user; see BenchmarkSessionMemory and
+// docs/BENCHMARKS.md). The records of the user's sessions that have
+// expired are forgotten when the user next signs in, and all of them when
+// the user's hash reaches its deadline.
 //
 // # Revocations
 //
@@ -106,6 +134,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -129,6 +158,7 @@ const DefaultRevocationRetention = 24 * time.Hour
 const (
 	defaultDialTimeout = 2 * time.Second
 	defaultTimeout     = 3 * time.Second
+	defaultCacheMB     = 32
 )
 
 // Store is a Redis or Redis Cluster holding sessions, refresh tokens, the
@@ -147,6 +177,8 @@ type Store struct {
 
 	client    rueidis.Client
 	timeout   time.Duration // of one operation
+	recent    recentWrites
+	shared    atomic.Pointer[sharedDeadline]
 	closeOnce sync.Once
 }
 
@@ -161,12 +193,13 @@ type config struct {
 	host        string // for TLS server name verification
 	dialTimeout time.Duration
 	timeout     time.Duration
+	cacheMB     int
 }
 
 // parseURL parses a connection string of the forms the package comment
 // describes.
 func parseURL(raw string) (config, error) {
-	c := config{dialTimeout: defaultDialTimeout, timeout: defaultTimeout}
+	c := config{dialTimeout: defaultDialTimeout, timeout: defaultTimeout, cacheMB: defaultCacheMB}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return c, errors.New("malformed connection string") // url's error would repeat the password
@@ -210,7 +243,7 @@ func parseURL(raw string) (config, error) {
 	q := u.Query()
 	for k := range q {
 		switch k {
-		case "cluster", "dial_timeout", "timeout":
+		case "cluster", "dial_timeout", "timeout", "cache_mb":
 		default:
 			return c, fmt.Errorf("unknown parameter %q", k)
 		}
@@ -228,6 +261,11 @@ func parseURL(raw string) (config, error) {
 			if *d.to, err = time.ParseDuration(v); err != nil || *d.to <= 0 {
 				return c, fmt.Errorf("%s=%q: want a positive duration such as 2s", d.name, v)
 			}
+		}
+	}
+	if v := q.Get("cache_mb"); v != "" {
+		if c.cacheMB, err = strconv.Atoi(v); err != nil || c.cacheMB < 0 || c.cacheMB > 1<<14 {
+			return c, fmt.Errorf("cache_mb=%q: want a size in MiB from 0 (no cache) to 16384", v)
 		}
 	}
 	switch path := strings.Trim(u.Path, "/"); {
@@ -264,11 +302,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		ClientName:        "sesame",
 		Dialer:            net.Dialer{Timeout: c.dialTimeout, KeepAlive: time.Second},
 		ConnWriteTimeout:  c.timeout,
-		// Server-assisted client-side caching holds only the secret-hash
-		// pointers (see Session): they never change while they exist, and
-		// the session record itself is read from Redis every time, so no
-		// node can see a session another node ended.
-		DisableCache: false,
+		// Server-assisted client-side caching of session lookups: see
+		// "Client-side cache" above and Session.
+		DisableCache:      c.cacheMB == 0,
+		CacheSizeEachConn: max(c.cacheMB, 1) << 20,
 		// Retry a read once, soon: the first command after a server
 		// restart may meet the connection that died with it. More retries,
 		// or retrying after a timeout, would only make an outage slower to

@@ -21,6 +21,21 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// TestStoreWithoutCache runs the contract with the client-side cache
+// turned off (cache_mb=0), where every lookup reads Redis.
+func TestStoreWithoutCache(t *testing.T) {
+	url := testURL()
+	if strings.Contains(url, "?") {
+		url += "&cache_mb=0"
+	} else {
+		url += "?cache_mb=0"
+	}
+	storetest.Run(t, func(t *testing.T) storetest.Stores {
+		st := open(t, url)
+		return storetest.Stores{Sessions: st, Refresh: st, Revocations: st, Limiter: st}
+	})
+}
+
 // TestCluster runs the contract against a three-primary Redis Cluster that
 // it starts from redis-server on loopback ports.
 func TestCluster(t *testing.T) {

@@ -57,8 +57,8 @@ func (s *Store) Session(ctx context.Context, hash [32]byte) (sesame.Session, err
 
 // TouchSession sets the session's LastSeenAt and ExpiresAt, or returns
 // sesame.ErrSessionNotFound if it is gone or expired.
-func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expiresAt time.Time) error {
-	res, err := s.stmts.touchSession.ExecContext(ctx, toMS(lastSeen), toMS(expiresAt), id, s.nowMS())
+func (s *Store) TouchSession(ctx context.Context, userID, id string, lastSeen, expiresAt time.Time) error {
+	res, err := s.stmts.touchSession.ExecContext(ctx, toMS(lastSeen), toMS(expiresAt), id, s.nowMS(), userID)
 	if err != nil {
 		return translate("touch session", err)
 	}
@@ -73,20 +73,27 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expiresAt
 // DeleteSession ends the session with that ID, if there is one: it deletes
 // the session and its refresh tokens, and logs its revocation if it was
 // live, in one transaction.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	if err := s.deleteSession(ctx, id); err != nil {
+func (s *Store) DeleteSession(ctx context.Context, userID, id string) error {
+	if err := s.deleteSession(ctx, userID, id); err != nil {
 		return translate("delete session", err)
 	}
 	return nil
 }
 
-func (s *Store) deleteSession(ctx context.Context, id string) error {
+func (s *Store) deleteSession(ctx context.Context, userID, id string) error {
 	now := s.nowMS()
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	var owned bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ? AND user_id = ?)`, id, userID).Scan(&owned); err != nil {
+		return err
+	}
+	if !owned {
+		return nil // no such session, or another user's: nothing to end
+	}
 	for _, step := range []struct {
 		stmt *sql.Stmt
 		args []any

@@ -91,7 +91,7 @@ func TestTwoStores(t *testing.T) {
 	if _, err := server.Session(ctx, s.SecretHash); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Fatalf("session revoked through the other store: Session returned %v, want ErrSessionNotFound", err)
 	}
-	if err := server.TouchSession(ctx, s.ID, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
+	if err := server.TouchSession(ctx, s.UserID, s.ID, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Fatalf("TouchSession of a revoked session = %v, want ErrSessionNotFound", err)
 	}
 
@@ -99,7 +99,7 @@ func TestTwoStores(t *testing.T) {
 	if err := server.CreateSession(ctx, s2); err != nil {
 		t.Fatal(err)
 	}
-	if err := cli.DeleteSession(ctx, s2.ID); err != nil {
+	if err := cli.DeleteSession(ctx, s2.UserID, s2.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := server.Session(ctx, s2.SecretHash); !errors.Is(err, sesame.ErrSessionNotFound) {
@@ -367,7 +367,7 @@ func TestExpiry(t *testing.T) {
 	if _, err := st.Session(ctx, live.SecretHash); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Errorf("Session at ExpiresAt = %v, want ErrSessionNotFound", err)
 	}
-	if err := st.TouchSession(ctx, live.ID, t0, t0.Add(48*time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
+	if err := st.TouchSession(ctx, live.UserID, live.ID, t0, t0.Add(48*time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Errorf("TouchSession at ExpiresAt = %v, want ErrSessionNotFound", err)
 	}
 	if ids, err := st.DeleteUserSessions(ctx, "u1", ""); err != nil || len(ids) != 0 {
@@ -466,7 +466,7 @@ func TestLocked(t *testing.T) {
 		t.Errorf("Session while another connection holds the write lock: %v", err)
 	}
 	start := time.Now()
-	err = st.DeleteSession(ctx, s.ID)
+	err = st.DeleteSession(ctx, s.UserID, s.ID)
 	if !errors.Is(err, sesame.ErrUnavailable) {
 		t.Errorf("DeleteSession while another connection holds the write lock = %v, want ErrUnavailable", err)
 	}
@@ -519,7 +519,7 @@ func TestLogVersionSeesOtherProcesses(t *testing.T) {
 	if err := b.CreateSession(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.DeleteSession(ctx, s.ID); err != nil {
+	if err := b.DeleteSession(ctx, s.UserID, s.ID); err != nil {
 		t.Fatal(err)
 	}
 	v2, _ := a.LogVersion(ctx)

@@ -94,7 +94,7 @@ func (st *statements) prepare(ctx context.Context, writer, reader *sql.DB) error
 		{writer, &st.createSession, `INSERT OR REPLACE INTO sessions (` + sessionColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{writer, &st.touchSession, `UPDATE sessions SET last_seen_at = ?1, expires_at = ?2
-			WHERE id = ?3 AND expires_at > ?4`},
+			WHERE id = ?3 AND expires_at > ?4 AND user_id = ?5`},
 		{writer, &st.deleteSession, `DELETE FROM sessions WHERE id = ?`},
 		// In batches, so that a large sweep does not hold the write lock
 		// against the other process for long.

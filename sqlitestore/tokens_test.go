@@ -66,7 +66,7 @@ func TestTwoStoresTokens(t *testing.T) {
 		t.Errorf("rotations through two stores: %d won, %d saw a reuse; want 1, %d", wins, reuses, 2*racers-1)
 	}
 
-	if err := a.DeleteSession(ctx, s.ID); err != nil {
+	if err := a.DeleteSession(ctx, s.UserID, s.ID); err != nil {
 		t.Fatal(err)
 	}
 	list, err := b.RevocationsSince(ctx, 0, 10)
@@ -135,7 +135,7 @@ func TestSweepTokens(t *testing.T) {
 	if err := st.CreateSession(ctx, ended); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.DeleteSession(ctx, ended.ID); err != nil {
+	if err := st.DeleteSession(ctx, ended.UserID, ended.ID); err != nil {
 		t.Fatal(err)
 	}
 

@@ -28,7 +28,7 @@ func RunRefresh(t *testing.T, newStores func(t *testing.T) (sesame.SessionStore,
 	run("Reuse", testRefreshReuse)
 	run("ConcurrentRotate", testRefreshConcurrentRotate)
 	run("DeleteSession", func(t *testing.T, ss sesame.SessionStore, rs sesame.RefreshStore) {
-		testRefreshSessionEnded(t, ss, rs, func(s sesame.Session) error { return ss.DeleteSession(ctx(t), s.ID) })
+		testRefreshSessionEnded(t, ss, rs, func(s sesame.Session) error { return ss.DeleteSession(ctx(t), s.UserID, s.ID) })
 	})
 	run("DeleteUserSessions", func(t *testing.T, ss sesame.SessionStore, rs sesame.RefreshStore) {
 		testRefreshSessionEnded(t, ss, rs, func(s sesame.Session) error {
@@ -341,7 +341,7 @@ func testRefreshSessionExpired(t *testing.T, ss sesame.SessionStore, rs sesame.R
 	mustCreateToken(t, rs, t0)
 	t1 := successor(t0)
 	mustRotate(t, rs, t0, t1)
-	if err := ss.TouchSession(ctx(t), s.ID, time.Now(), time.Now().Add(-time.Minute)); err != nil {
+	if err := ss.TouchSession(ctx(t), s.UserID, s.ID, time.Now(), time.Now().Add(-time.Minute)); err != nil {
 		t.Fatalf("TouchSession: %v", err)
 	}
 	checkNoToken(t, rs, "the current token of an expired session", t1.Hash)

@@ -76,20 +76,20 @@ func testRevokeDeleteSession(t *testing.T, ss sesame.SessionStore, log sesame.Re
 	for _, s := range []sesame.Session{a, b, expired} {
 		mustCreateSession(t, ss, s)
 	}
-	if err := ss.DeleteSession(ctx(t), a.ID); err != nil {
+	if err := ss.DeleteSession(ctx(t), a.UserID, a.ID); err != nil {
 		t.Fatalf("DeleteSession: %v", err)
 	}
 	checkRevoked(t, "after DeleteSession", revocations(t, log), a.ID)
 
 	// Deleting what is not there, or has ended, revokes nothing.
 	for _, id := range []string{a.ID, sesame.NewID(), expired.ID} {
-		if err := ss.DeleteSession(ctx(t), id); err != nil {
+		if err := ss.DeleteSession(ctx(t), userID, id); err != nil {
 			t.Fatalf("DeleteSession: %v", err)
 		}
 	}
 	checkRevoked(t, "after deleting a deleted, an unknown and an expired session", revocations(t, log), a.ID)
 
-	if err := ss.DeleteSession(ctx(t), b.ID); err != nil {
+	if err := ss.DeleteSession(ctx(t), b.UserID, b.ID); err != nil {
 		t.Fatalf("DeleteSession: %v", err)
 	}
 	checkRevoked(t, "after a second DeleteSession", revocations(t, log), a.ID, b.ID)
@@ -130,7 +130,7 @@ func testRevocationsSince(t *testing.T, ss sesame.SessionStore, log sesame.Revoc
 	for range 5 {
 		s := liveSession(sesame.NewID(), time.Now())
 		mustCreateSession(t, ss, s)
-		if err := ss.DeleteSession(ctx(t), s.ID); err != nil {
+		if err := ss.DeleteSession(ctx(t), s.UserID, s.ID); err != nil {
 			t.Fatalf("DeleteSession: %v", err)
 		}
 		ids = append(ids, s.ID)
@@ -200,7 +200,7 @@ func testRevocationsConcurrent(t *testing.T, ss sesame.SessionStore, log sesame.
 			<-start
 			for i := range perWorker {
 				for range 2 {
-					if err := ss.DeleteSession(ctx(t), sessions[w][i].ID); err != nil {
+					if err := ss.DeleteSession(ctx(t), sessions[w][i].UserID, sessions[w][i].ID); err != nil {
 						t.Errorf("DeleteSession: %v", err)
 					}
 				}
@@ -231,7 +231,7 @@ func testRevocationsDeleteExpired(t *testing.T, ss sesame.SessionStore, log sesa
 	live := liveSession(userID, time.Now())
 	mustCreateSession(t, ss, live)
 	mustCreateSession(t, ss, expiredSession(userID, time.Now()))
-	if err := ss.DeleteSession(ctx(t), live.ID); err != nil {
+	if err := ss.DeleteSession(ctx(t), live.UserID, live.ID); err != nil {
 		t.Fatalf("DeleteSession: %v", err)
 	}
 	if n, err := sw.DeleteExpired(ctx(t)); err != nil || n != 1 {

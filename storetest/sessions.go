@@ -218,7 +218,7 @@ func testKind(t *testing.T, st sesame.SessionStore) {
 	checkUserSessions(t, st, userID, all...)
 
 	// Touching and replacing keep the kind, or change it.
-	if err := st.TouchSession(ctx(t), all[2].ID, time.Now(), time.Now().Add(2*time.Hour)); err != nil {
+	if err := st.TouchSession(ctx(t), all[2].UserID, all[2].ID, time.Now(), time.Now().Add(2*time.Hour)); err != nil {
 		t.Fatalf("TouchSession: %v", err)
 	}
 	got, err := st.Session(ctx(t), all[2].SecretHash)
@@ -237,10 +237,10 @@ func testMissing(t *testing.T, st sesame.SessionStore) {
 	mustCreateSession(t, st, liveSession(userID, time.Now()))
 	checkGone(t, st, "unknown hash", hash)
 	checkGone(t, st, "zero hash", [32]byte{})
-	if err := st.TouchSession(ctx(t), sesame.NewID(), time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
+	if err := st.TouchSession(ctx(t), sesame.NewID(), sesame.NewID(), time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Errorf("TouchSession(unknown) error = %v, want ErrSessionNotFound", err)
 	}
-	if err := st.DeleteSession(ctx(t), sesame.NewID()); err != nil {
+	if err := st.DeleteSession(ctx(t), sesame.NewID(), sesame.NewID()); err != nil {
 		t.Errorf("DeleteSession(unknown) = %v, want nil", err)
 	}
 	if list, err := st.UserSessions(ctx(t), sesame.NewID()); err != nil || len(list) != 0 {
@@ -262,31 +262,32 @@ func testExpired(t *testing.T, st sesame.SessionStore) {
 	checkGone(t, st, "expired", expired.SecretHash)
 	checkFound(t, st, live)
 	checkUserSessions(t, st, userID, live)
-	if err := st.TouchSession(ctx(t), expired.ID, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
+	if err := st.TouchSession(ctx(t), expired.UserID, expired.ID, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Errorf("TouchSession(expired) error = %v, want ErrSessionNotFound", err)
 	}
 	checkGone(t, st, "expired, after a refused touch", expired.SecretHash)
 	checkUserSessions(t, st, userID, live)
 
 	// A touch that moves the deadline into the past ends the session.
-	if err := st.TouchSession(ctx(t), live.ID, time.Now(), time.Now().Add(-time.Minute)); err != nil {
+	if err := st.TouchSession(ctx(t), live.UserID, live.ID, time.Now(), time.Now().Add(-time.Minute)); err != nil {
 		t.Fatalf("TouchSession(live, deadline in the past): %v", err)
 	}
 	checkGone(t, st, "touched into the past", live.SecretHash)
 	checkUserSessions(t, st, userID)
 
-	if err := st.DeleteSession(ctx(t), expired.ID); err != nil {
+	if err := st.DeleteSession(ctx(t), expired.UserID, expired.ID); err != nil {
 		t.Errorf("DeleteSession(expired) = %v, want nil", err)
 	}
 }
 
 func testOverwrite(t *testing.T, st sesame.SessionStore) {
-	userA, userB := sesame.NewID(), sesame.NewID()
+	userB := sesame.NewID()
 	base := time.Now().Add(-time.Hour)
-	first := liveSession(userA, base)
+	first := liveSession(userB, base)
 	mustCreateSession(t, st, first)
 
 	// The same ID with every other field changed replaces the session.
+	// (Session IDs are never reused for another user: see CreateSession.)
 	second := liveSession(userB, base.Add(time.Minute))
 	second.ID = first.ID
 	second.IP, second.UserAgent = "2001:db8::2", "another agent"
@@ -295,7 +296,6 @@ func testOverwrite(t *testing.T, st sesame.SessionStore) {
 	mustCreateSession(t, st, second)
 	checkGone(t, st, "the replaced session's hash", first.SecretHash)
 	checkFound(t, st, second)
-	checkUserSessions(t, st, userA)
 	checkUserSessions(t, st, userB, second)
 
 	// So does the same ID with the same hash.
@@ -316,7 +316,7 @@ func testTouch(t *testing.T, st sesame.SessionStore) {
 	mustCreateSession(t, st, other)
 
 	seen, expires := time.Now(), time.Now().Add(2*time.Hour)
-	if err := st.TouchSession(ctx(t), s.ID, seen, expires); err != nil {
+	if err := st.TouchSession(ctx(t), s.UserID, s.ID, seen, expires); err != nil {
 		t.Fatalf("TouchSession: %v", err)
 	}
 	s.LastSeenAt, s.ExpiresAt = seen, expires
@@ -324,10 +324,10 @@ func testTouch(t *testing.T, st sesame.SessionStore) {
 	checkFound(t, st, other)
 	checkUserSessions(t, st, userID, s, other)
 
-	if err := st.DeleteSession(ctx(t), s.ID); err != nil {
+	if err := st.DeleteSession(ctx(t), s.UserID, s.ID); err != nil {
 		t.Fatalf("DeleteSession: %v", err)
 	}
-	if err := st.TouchSession(ctx(t), s.ID, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
+	if err := st.TouchSession(ctx(t), s.UserID, s.ID, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
 		t.Errorf("TouchSession(deleted) error = %v, want ErrSessionNotFound", err)
 	}
 	checkGone(t, st, "deleted, after a refused touch", s.SecretHash)
@@ -340,11 +340,22 @@ func testDelete(t *testing.T, st sesame.SessionStore) {
 	mustCreateSession(t, st, a)
 	mustCreateSession(t, st, b)
 	for i := range 2 { // deleting twice is not an error
-		if err := st.DeleteSession(ctx(t), a.ID); err != nil {
+		if err := st.DeleteSession(ctx(t), a.UserID, a.ID); err != nil {
 			t.Fatalf("DeleteSession #%d: %v", i+1, err)
 		}
 	}
 	checkGone(t, st, "deleted", a.SecretHash)
+	checkFound(t, st, b)
+	checkUserSessions(t, st, userID, b)
+
+	// A session is touched or ended only when named with its own user.
+	other := sesame.NewID()
+	if err := st.TouchSession(ctx(t), other, b.ID, time.Now(), time.Now().Add(2*time.Hour)); !errors.Is(err, sesame.ErrSessionNotFound) {
+		t.Errorf("TouchSession(another user's session) error = %v, want ErrSessionNotFound", err)
+	}
+	if err := st.DeleteSession(ctx(t), other, b.ID); err != nil {
+		t.Errorf("DeleteSession(another user's session) = %v, want nil", err)
+	}
 	checkFound(t, st, b)
 	checkUserSessions(t, st, userID, b)
 }
@@ -470,13 +481,13 @@ func testConcurrentSessions(t *testing.T, st sesame.SessionStore) {
 					t.Errorf("Session right after CreateSession: %s", d)
 				}
 				seen, expires := time.Now(), touchedExpiry(w, i)
-				if err := st.TouchSession(ctx(t), s.ID, seen, expires); err != nil {
+				if err := st.TouchSession(ctx(t), s.UserID, s.ID, seen, expires); err != nil {
 					t.Errorf("TouchSession: %v", err)
 				}
 				s.LastSeenAt, s.ExpiresAt = seen, expires
 				if deleted(i) {
 					for range 2 {
-						if err := st.DeleteSession(ctx(t), s.ID); err != nil {
+						if err := st.DeleteSession(ctx(t), s.UserID, s.ID); err != nil {
 							t.Errorf("DeleteSession: %v", err)
 						}
 					}
@@ -599,7 +610,7 @@ func testCountSessions(t *testing.T, st sesame.SessionStore, c sesame.SessionCou
 		mustCreateSession(t, st, expiredSession(userID, base.Add(time.Duration(i)*time.Second)))
 	}
 	count(3)
-	if err := st.DeleteSession(ctx(t), live[0].ID); err != nil {
+	if err := st.DeleteSession(ctx(t), live[0].UserID, live[0].ID); err != nil {
 		t.Fatalf("DeleteSession: %v", err)
 	}
 	count(2)
@@ -620,7 +631,7 @@ func testDeleteExpiredSessions(t *testing.T, st sesame.SessionStore, sw sesame.S
 		mustCreateSession(t, st, expiredSession(u, base.Add(time.Duration(i)*time.Second)))
 	}
 	// Touched into the past after it was stored.
-	if err := st.TouchSession(ctx(t), live[1].ID, time.Now(), time.Now().Add(-time.Minute)); err != nil {
+	if err := st.TouchSession(ctx(t), live[1].UserID, live[1].ID, time.Now(), time.Now().Add(-time.Minute)); err != nil {
 		t.Fatalf("TouchSession: %v", err)
 	}
 
