@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sesameauth/sesame/server"
 )
@@ -41,13 +43,27 @@ func signIn(ctx context.Context, base string) (cookie string, body []byte, err e
 	if err := register(ctx, base); err != nil {
 		return "", nil, err
 	}
+	cookie, err = logIn(ctx, base)
+	if err != nil {
+		return "", nil, err
+	}
+	// The cookie is __Host- and Secure, which a client keeps off plain
+	// HTTP; it is sent by hand, as wrk sends it.
+	body, err = get(ctx, base+"/v1/session", "Cookie", cookie)
+	return cookie, body, err
+}
+
+// logIn starts a cookie session for the lab's account at base (POST
+// /v1/session) and returns its cookie as a Cookie header value.
+func logIn(ctx context.Context, base string) (cookie string, err error) {
 	resp, err := postJSON(ctx, base+"/v1/session", map[string]string{"email": labEmail, "password": labPassword})
 	if err != nil {
-		return "", nil, fmt.Errorf("login: %w", err)
+		return "", fmt.Errorf("login: %w", err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		return "", nil, fmt.Errorf("login: %s", resp.Status)
+		return "", answerError("login", resp, body)
 	}
 	for _, c := range resp.Cookies() {
 		if c.Name == server.CookieName {
@@ -55,12 +71,9 @@ func signIn(ctx context.Context, base string) (cookie string, body []byte, err e
 		}
 	}
 	if cookie == "" {
-		return "", nil, errors.New("login: no session cookie in the answer")
+		return "", errors.New("login: no session cookie in the answer")
 	}
-	// The cookie is __Host- and Secure, which a client keeps off plain
-	// HTTP; it is sent by hand, as wrk sends it.
-	body, err = get(ctx, base+"/v1/session", "Cookie", cookie)
-	return cookie, body, err
+	return cookie, nil
 }
 
 // get returns the body of a 200 answer to GET u with one header.
@@ -96,6 +109,47 @@ func postJSON(ctx context.Context, u string, v any) (*http.Response, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	return http.DefaultClient.Do(req)
+}
+
+// busyError is a 503 answer: the server's password hashing was saturated
+// (API.md), and it asks to be retried after wait.
+type busyError struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *busyError) Error() string { return e.err.Error() }
+func (e *busyError) Unwrap() error { return e.err }
+
+// answerError is the error of op's answer resp, whose status was not the
+// one wanted, with its body: a *busyError if it is a 503.
+func answerError(op string, resp *http.Response, body []byte) error {
+	err := fmt.Errorf("%s: %s: %s", op, resp.Status, strings.TrimSpace(string(body)))
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		return err
+	}
+	wait := time.Second
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		wait = time.Duration(s) * time.Second
+	}
+	return &busyError{err: err, wait: wait}
+}
+
+// retryBusy calls f until it returns anything but a *busyError, at most
+// tries times, waiting between calls as each busy answer asks.
+func retryBusy[T any](ctx context.Context, tries int, f func() (T, error)) (T, error) {
+	for {
+		v, err := f()
+		busy, ok := errors.AsType[*busyError](err)
+		if tries--; tries <= 0 || !ok {
+			return v, err
+		}
+		select {
+		case <-time.After(busy.wait):
+		case <-ctx.Done():
+			return v, err
+		}
+	}
 }
 
 // tokens is the token endpoint's answer.
@@ -136,7 +190,7 @@ func tokenGrant(ctx context.Context, c *http.Client, base, form string) (tokens,
 		return tokens{}, nil, fmt.Errorf("POST /v1/token: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return tokens{}, nil, fmt.Errorf("POST /v1/token: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+		return tokens{}, nil, answerError("POST /v1/token", resp, body)
 	}
 	t, err := decodeTokens(body)
 	return t, body, err

@@ -8,7 +8,7 @@
 //	sesame-lab token-load [-store sqlite|memory] [-load go|wrk] [-pools 20000,65536] ...
 //	sesame-lab refresh [-store sqlite|memory] [-conns 8] [-duration 5s] [-rounds 3]
 //	sesame-lab cache-hits [-pools 16384,20000,32768,65536]
-//	sesame-lab revoke-latency [-n 1000] [-pg URL] [-redis URL] [-workers 4]
+//	sesame-lab revoke-latency [-kind token|cookie] [-n 1000] [-pg URL] [-redis URL] [-workers 4]
 //	sesame-lab login [-store sqlite|memory] [-duration 5s] [-rounds 3] [-burst 300] [-variant GOMEMLIMIT=117MiB]...
 //
 // Every server measured is a process of its own, so that each one's CPU
@@ -53,7 +53,8 @@ Commands:
   refresh        refresh-grant throughput and CPU per refresh, beside a bare handler
   cache-hits     the verified-token cache's hit rate on token-load's pools (in-process)
   login          login throughput as a ratio to raw argon2id; peak RSS of a login burst
-  revoke-latency two nodes on PostgreSQL + Redis: revoke on one, time until the other answers 401
+  revoke-latency two nodes on PostgreSQL + Redis: end a token family or a cookie session
+                 on one, time until the other answers 401
 
 "sesame-lab <command> -h" lists a command's flags. Run it from the module's
 root: each command builds ./cmd/sesame (or takes -bin).

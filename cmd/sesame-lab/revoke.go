@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,26 +24,36 @@ import (
 // revokeLatency is the revoke-latency command: two sesame serve processes
 // (nodes A and B) on one PostgreSQL database (created for the run and
 // dropped after it) and one Redis database (FLUSHDBed before and after),
-// with the same SESAME_MASTER_KEY and --issuer. For each of -n token
-// families, made up front: B answers GET /v1/userinfo with the family's
-// access token (200, so B has verified and cached it), A revokes the
-// family (POST /v1/token/revoke with its refresh token), and B is polled
-// with the access token, back to back, until it answers 401. What is
-// recorded is the time from the end of A's answer to the end of B's
-// first 401, and whether B's very first request after the revoke already
-// got 401.
+// with the same SESAME_MASTER_KEY and --issuer. For each of -n sessions,
+// made up front, B answers a request carrying the session (200, so B has
+// read and cached it), A ends the session, and B is polled with the same
+// request, back to back, until it answers 401. What is recorded is the
+// time from the end of A's answer to the end of B's first 401, and
+// whether B's very first request after the end already got 401.
+//
+// -kind says what the sessions are (see revokeKinds): token, refresh
+// families ended by POST /v1/token/revoke and asked about with GET
+// /v1/userinfo and an access token (B refuses by its revocation set); or
+// cookie, cookie sessions ended by DELETE /v1/session and asked about with
+// GET /v1/session (B refuses once Redis has invalidated its client-side
+// cache of the session's record).
 func revokeLatency(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("revoke-latency", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	n := fs.Int("n", 1000, "token families, each revoked once")
-	workers := fs.Int("workers", 4, "password grants at once while the families are made")
+	kindName := fs.String("kind", "token", "what A ends and B is asked about: token (a refresh family: POST /v1/token/revoke, then GET /v1/userinfo with its access token) or cookie (a cookie session: DELETE /v1/session, then GET /v1/session with the cookie)")
+	n := fs.Int("n", 1000, "sessions (token families or cookie sessions), each ended once")
+	workers := fs.Int("workers", 4, "password grants or logins at once while the sessions are made")
 	pgURL := fs.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server: a database sesame_bench_<random> is created on it for the run and dropped after")
 	redis := fs.String("redis", defaultRedis, "Redis session store of both nodes: its database is FLUSHDBed before and after the run")
-	timeout := fs.Duration("timeout", 5*time.Second, "how long B is polled before an iteration counts as never revoked")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long B is polled before an iteration counts as never refused")
 	bin := fs.String("bin", "", "sesame binary to run (default: go build ./cmd/sesame into a temporary directory)")
 	childLog := fs.Bool("child-stderr", false, "copy the sesame binaries' stderr to ours")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	kind, ok := revokeKinds[*kindName]
+	if !ok {
+		return fmt.Errorf("revoke-latency: -kind: want token or cookie, got %q", *kindName)
 	}
 	if *n < 1 || *workers < 1 || *timeout <= 0 {
 		return errors.New("revoke-latency: -n, -workers and -timeout must be positive")
@@ -50,64 +61,190 @@ func revokeLatency(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 	var undo stops
 	defer undo.run()
-	db, drop, err := createBenchDB(ctx, *pgURL, stderr)
+	a, b, err := startNodePair(ctx, &undo, *pgURL, *redis, *bin, *childLog, stderr)
 	if err != nil {
 		return err
 	}
-	undo.add(drop)
-	if err := flushRedis(ctx, *redis); err != nil {
+	if err := register(ctx, a.base); err != nil {
 		return err
 	}
+	start := time.Now()
+	// A password grant or a login hashes the password; on a loaded
+	// machine the hashing queue may answer 503, which is retried.
+	var busy atomic.Int64
+	sessions, err := inParallel(*n, *workers, func(int) (carrier, error) {
+		return retryBusy(ctx, 10, func() (carrier, error) {
+			c, err := kind.make(ctx, a.base)
+			if _, ok := errors.AsType[*busyError](err); ok {
+				busy.Add(1)
+			}
+			return c, err
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("making %s: %w", kind.plural, err)
+	}
+	fmt.Fprintf(stderr, "%d %s in %v (%d answers 503, retried)\n", len(sessions), kind.plural, time.Since(start).Round(time.Millisecond), busy.Load())
+	res, err := measureRevokes(ctx, kind, a.base, b.base, sessions, *timeout)
+	if err != nil {
+		return err
+	}
+	res.report(stdout, kind, *timeout, *redis)
+	return nil
+}
+
+// revokeKind is one -kind of revoke-latency: how a session is made on
+// node A and carried, and the words of the report.
+type revokeKind struct {
+	name     string // the -kind value
+	one      string // what a session is called: "family"
+	plural   string // and more than one: "families"
+	end      string // what ending one is called: "revoke"
+	endReq   string // the request that ends one: "POST /v1/token/revoke"
+	endCode  int    // its status when it succeeds
+	probeReq string // the request B is asked: "GET /v1/userinfo"
+	carried  string // what that request carries: "access token"
+
+	// make starts a session at base, as the lab's account.
+	make func(ctx context.Context, base string) (carrier, error)
+}
+
+// revokeKinds are the values of revoke-latency's -kind.
+var revokeKinds = map[string]revokeKind{
+	"token": {
+		name: "token", one: "family", plural: "families", end: "revoke",
+		endReq: "POST /v1/token/revoke", endCode: http.StatusOK,
+		probeReq: "GET /v1/userinfo", carried: "access token",
+		make: func(ctx context.Context, base string) (carrier, error) {
+			t, _, err := passwordGrant(ctx, base)
+			return tokenCarrier(t), err
+		},
+	},
+	"cookie": {
+		name: "cookie", one: "session", plural: "sessions", end: "logout",
+		endReq: "DELETE /v1/session", endCode: http.StatusNoContent,
+		probeReq: "GET /v1/session", carried: "cookie",
+		make: func(ctx context.Context, base string) (carrier, error) {
+			cookie, err := logIn(ctx, base)
+			return cookieCarrier(cookie), err
+		},
+	},
+}
+
+// carrier is one session as revoke-latency handles it: probe is the
+// request that asks the node at base whether the session is live (200)
+// or not (401), and end is the request that ends it there.
+type carrier struct {
+	probe, end func(ctx context.Context, base string) (*http.Request, error)
+}
+
+// tokenCarrier is a refresh family: asked about with GET /v1/userinfo and
+// its access token, ended by POST /v1/token/revoke with its refresh token.
+func tokenCarrier(t tokens) carrier {
+	return carrier{
+		probe: func(ctx context.Context, base string) (*http.Request, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/userinfo", nil)
+			if err == nil {
+				req.Header.Set("Authorization", "Bearer "+t.AccessToken)
+			}
+			return req, err
+		},
+		end: func(ctx context.Context, base string) (*http.Request, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/token/revoke",
+				strings.NewReader(url.Values{"token": {t.RefreshToken}}.Encode()))
+			if err == nil {
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			}
+			return req, err
+		},
+	}
+}
+
+// cookieCarrier is a cookie session, cookie being a Cookie header value:
+// asked about with GET /v1/session, ended by DELETE /v1/session. The
+// cookie is sent by hand (it is Secure, and the lab speaks plain HTTP),
+// and the logout carries neither Origin nor Sec-Fetch-Site, so it is not
+// cross-origin (API.md).
+func cookieCarrier(cookie string) carrier {
+	req := func(method string) func(context.Context, string) (*http.Request, error) {
+		return func(ctx context.Context, base string) (*http.Request, error) {
+			req, err := http.NewRequestWithContext(ctx, method, base+"/v1/session", nil)
+			if err == nil {
+				req.Header.Set("Cookie", cookie)
+			}
+			return req, err
+		}
+	}
+	return carrier{probe: req(http.MethodGet), end: req(http.MethodDelete)}
+}
+
+// startNodePair creates the run's PostgreSQL database, empties the Redis
+// database, and starts nodes A and B on both, with one master key; undo
+// gets what drops, empties and stops them again.
+func startNodePair(ctx context.Context, undo *stops, pgURL, redis, bin string, childLog bool, stderr io.Writer) (a, b process, err error) {
+	db, drop, err := createBenchDB(ctx, pgURL, stderr)
+	if err != nil {
+		return process{}, process{}, err
+	}
+	undo.add(drop)
+	if err := flushRedis(ctx, redis); err != nil {
+		return process{}, process{}, err
+	}
 	undo.add(func() {
-		if err := flushRedis(context.Background(), *redis); err != nil {
+		if err := flushRedis(context.Background(), redis); err != nil {
 			fmt.Fprintln(stderr, "sesame-lab:", err)
 		}
 	})
-	path, cleanup, err := sesameBinary(ctx, *bin, stderr)
+	path, cleanup, err := sesameBinary(ctx, bin, stderr)
 	if err != nil {
-		return err
+		return process{}, process{}, err
 	}
 	undo.add(cleanup)
 	key := make([]byte, 32)
 	rand.Read(key)
 	srv := sesameServer{
-		bin: path, store: "redis", redis: *redis,
+		bin: path, store: "redis", redis: redis,
 		flags: append([]string{"--db", db, "--issuer", "http://sesame-bench.test", "--hash-concurrency", "2"}, unthrottled...),
 		env:   []string{"SESAME_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key)},
 	}
-	if *childLog {
+	if childLog {
 		srv.childLog = stderr
 	}
 	var nodes [2]process
 	for i := range nodes {
 		p, stop, err := srv.start(ctx) // one after the other: A migrates the schema first
 		if err != nil {
-			return err
+			return process{}, process{}, err
 		}
 		undo.add(stop)
 		nodes[i] = p
 	}
-	a, b := nodes[0], nodes[1]
+	a, b = nodes[0], nodes[1]
 	fmt.Fprintf(stderr, "node A %s (pid %d), node B %s (pid %d)\n", a.base, a.pid, b.base, b.pid)
-	if err := register(ctx, a.base); err != nil {
-		return err
-	}
-	start := time.Now()
-	fams, err := mintFamilies(ctx, a.base, *n, *workers)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "%d families in %v\n", len(fams), time.Since(start).Round(time.Millisecond))
+	return a, b, nil
+}
 
+// revokeResult is what measureRevokes saw.
+type revokeResult struct {
+	lat       []time.Duration // A's answer to the end → B's first 401, sorted
+	endTook   []time.Duration // A's answer to the end itself, sorted
+	firstPoll int             // iterations where B's first request after the end got 401
+	polls     int             // requests to B after ends, in all
+	never     int             // iterations where B never answered 401 within the timeout
+}
+
+// measureRevokes runs revoke-latency's iterations, one per session, in
+// order: B must answer the probe 200, A ends the session, then B is probed
+// back to back until it answers 401, for at most timeout.
+func measureRevokes(ctx context.Context, kind revokeKind, a, b string, sessions []carrier, timeout time.Duration) (revokeResult, error) {
 	// One keep-alive connection to each node.
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
-	userinfo := func(base, access string) (int, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/userinfo", nil)
+	do := func(mk func(context.Context, string) (*http.Request, error), base string) (int, error) {
+		req, err := mk(ctx, base)
 		if err != nil {
 			return 0, err
 		}
-		req.Header.Set("Authorization", "Bearer "+access)
 		resp, err := client.Do(req)
 		if err != nil {
 			return 0, err
@@ -116,86 +253,84 @@ func revokeLatency(ctx context.Context, args []string, stdout, stderr io.Writer)
 		resp.Body.Close()
 		return resp.StatusCode, nil
 	}
-	var (
-		lat              []time.Duration // revoke answered → B's first 401
-		revokeTook       []time.Duration // A's answer to the revoke
-		firstPoll, polls int
-		never            int
-	)
-	for i, f := range fams {
-		if code, err := userinfo(b.base, f.AccessToken); err != nil || code != http.StatusOK {
-			return fmt.Errorf("family %d: B before the revoke: %d %v", i, code, err)
+	var r revokeResult
+	for i, s := range sessions {
+		if code, err := do(s.probe, b); err != nil || code != http.StatusOK {
+			return r, fmt.Errorf("%s %d: B before the %s: %d %v", kind.one, i, kind.end, code, err)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+"/v1/token/revoke",
-			strings.NewReader(url.Values{"token": {f.RefreshToken}}.Encode()))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		t0 := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			return fmt.Errorf("family %d: revoke on A: %w", i, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		code, err := do(s.end, a)
 		done := time.Now()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("family %d: revoke on A: %s", i, resp.Status)
+		if err != nil {
+			return r, fmt.Errorf("%s %d: %s on A: %w", kind.one, i, kind.end, err)
 		}
-		revokeTook = append(revokeTook, done.Sub(t0))
+		if code != kind.endCode {
+			return r, fmt.Errorf("%s %d: %s on A: %d", kind.one, i, kind.end, code)
+		}
+		r.endTook = append(r.endTook, done.Sub(t0))
 		for k := 0; ; k++ {
-			code, err := userinfo(b.base, f.AccessToken)
+			code, err := do(s.probe, b)
 			if err != nil {
-				return fmt.Errorf("family %d: B after the revoke: %w", i, err)
+				return r, fmt.Errorf("%s %d: B after the %s: %w", kind.one, i, kind.end, err)
 			}
-			polls++
+			r.polls++
 			if code == http.StatusUnauthorized {
-				lat = append(lat, time.Since(done))
+				r.lat = append(r.lat, time.Since(done))
 				if k == 0 {
-					firstPoll++
+					r.firstPoll++
 				}
 				break
 			}
 			if code != http.StatusOK {
-				return fmt.Errorf("family %d: B after the revoke: %d", i, code)
+				return r, fmt.Errorf("%s %d: B after the %s: %d", kind.one, i, kind.end, code)
 			}
-			if time.Since(done) > *timeout {
-				never++
-				lat = append(lat, time.Since(done))
+			if time.Since(done) > timeout {
+				r.never++
+				r.lat = append(r.lat, time.Since(done))
 				break
 			}
 		}
 	}
-	slices.Sort(lat)
-	slices.Sort(revokeTook)
-	q := func(xs []time.Duration, p float64) time.Duration { return xs[int(p*float64(len(xs)-1)+0.5)] }
-	fmt.Fprintf(stdout, "### revoke-latency: revoke on node A → first 401 on node B, %d families\n\n", len(lat))
-	fmt.Fprintf(stdout, "| | p50 | p90 | p99 | max |\n|---|---|---|---|---|\n")
-	fmt.Fprintf(stdout, "| A's answer → B's first 401 | %s | %s | %s | %s |\n", ms(q(lat, .5)), ms(q(lat, .9)), ms(q(lat, .99)), ms(lat[len(lat)-1]))
-	fmt.Fprintf(stdout, "| the revoke on A itself | %s | %s | %s | %s |\n\n", ms(q(revokeTook, .5)), ms(q(revokeTook, .9)), ms(q(revokeTook, .99)), ms(revokeTook[len(revokeTook)-1]))
-	fmt.Fprintf(stdout, "B's first request after the revoke already got 401 in %d of %d iterations (%.1f%%); %d requests to B in all after revokes; %d never got 401 within %v.\n\n",
-		firstPoll, len(lat), 100*float64(firstPoll)/float64(len(lat)), polls, never, *timeout)
-	fmt.Fprintf(stdout, "Goal p99 ≤ 100 ms: %s. Both nodes are the real binary (sesame serve --db postgres (a database of the run's own) --session-store %s --issuer http://sesame-bench.test --hash-concurrency 2, one SESAME_MASTER_KEY); every access token had been answered 200 by B just before its revoke. NumCPU %d.\n\n",
-		map[bool]string{true: "**met**", false: "**missed**"}[q(lat, .99) <= 100*time.Millisecond && never == 0], *redis, runtime.NumCPU())
-	return nil
+	slices.Sort(r.lat)
+	slices.Sort(r.endTook)
+	return r, nil
 }
 
-// mintFamilies makes n refresh families for the lab's account at base, one
-// password grant each, workers at a time.
-func mintFamilies(ctx context.Context, base string, n, workers int) ([]tokens, error) {
-	out := make([]tokens, n)
+// report writes r as Markdown: the percentiles of both latencies and the
+// goal of p99 ≤ 100 ms with no session left unrefused.
+func (r revokeResult) report(w io.Writer, kind revokeKind, timeout time.Duration, redis string) {
+	q := func(xs []time.Duration, p float64) time.Duration { return xs[int(p*float64(len(xs)-1)+0.5)] }
+	row := func(name string, xs []time.Duration) {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", name, ms(q(xs, .5)), ms(q(xs, .9)), ms(q(xs, .99)), ms(xs[len(xs)-1]))
+	}
+	n := len(r.lat)
+	fmt.Fprintf(w, "### revoke-latency -kind %s: %s on node A (%s) → first 401 on node B (%s), %d %s\n\n",
+		kind.name, kind.end, kind.endReq, kind.probeReq, n, kind.plural)
+	fmt.Fprintf(w, "| | p50 | p90 | p99 | max |\n|---|---|---|---|---|\n")
+	row("A's answer → B's first 401", r.lat)
+	row("the "+kind.end+" on A itself", r.endTook)
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "B's first request after the %s already got 401 in %d of %d iterations (%.1f%%); %d requests to B in all after %ss; %d never got 401 within %v.\n\n",
+		kind.end, r.firstPoll, n, 100*float64(r.firstPoll)/float64(n), r.polls, kind.end, r.never, timeout)
+	fmt.Fprintf(w, "Goal p99 ≤ 100 ms: %s. Both nodes are the real binary (sesame serve --db postgres (a database of the run's own) --session-store %s --issuer http://sesame-bench.test --hash-concurrency 2, one SESAME_MASTER_KEY); every %s had been answered 200 by B just before its %s. NumCPU %d.\n\n",
+		map[bool]string{true: "**met**", false: "**missed**"}[q(r.lat, .99) <= 100*time.Millisecond && r.never == 0], redis, kind.carried, kind.end, runtime.NumCPU())
+}
+
+// inParallel returns f(i) for i in [0, n), workers at a time, and the
+// first error of each worker (which then stops).
+func inParallel[T any](n, workers int, f func(i int) (T, error)) ([]T, error) {
+	out := make([]T, n)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
-				t, _, err := passwordGrant(ctx, base)
+				v, err := f(i)
 				if err != nil {
-					errs[w] = fmt.Errorf("family %d: %w", i, err)
+					errs[w] = fmt.Errorf("%d: %w", i, err)
 					return
 				}
-				out[i] = t
+				out[i] = v
 			}
 		})
 	}
