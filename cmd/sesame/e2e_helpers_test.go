@@ -3,8 +3,12 @@ package main
 // Helpers for the end-to-end tests: each test starts the real server
 // through run (exactly what main does, minus the process) on 127.0.0.1:0
 // with its own data directory, and talks HTTP to it as a browser, a script
-// or an attacker would. Every identifier here starts with e2e so that it
-// cannot collide with other tests of package main.
+// or an attacker would. These are the one set of server, request and
+// account helpers of every e2e test of package main; what only the token
+// tests need (grants, JWTs, keys) is in e2e_tokens_test.go, what only the
+// multi-node tests need (PostgreSQL, Redis) in e2e_multinode_test.go.
+// Every identifier here starts with e2e so that it cannot collide with
+// other tests of package main.
 
 import (
 	"bytes"
@@ -25,7 +29,15 @@ import (
 	"time"
 )
 
-const e2eCookieName = "__Host-sesame"
+const (
+	e2eCookieName = "__Host-sesame"
+	e2eAgent      = "sesame-e2e" // the User-Agent of every request
+	e2eJSONCT     = "application/json"
+	e2eFormCT     = "application/x-www-form-urlencoded"
+)
+
+// e2ePassword is every test user's password.
+const e2ePassword = "correct horse battery staple"
 
 // e2eLog is a thread-safe writer for the server's stderr.
 type e2eLog struct {
@@ -45,17 +57,9 @@ func (l *e2eLog) String() string {
 	return l.b.String()
 }
 
-var e2eListening = regexp.MustCompile(`msg="sesame listening" addr=(\S+)`)
-
-// e2eServer is a running server.
-type e2eServer struct {
-	host    string // 127.0.0.1:PORT
-	base    string // http://127.0.0.1:PORT
-	dataDir string
-	log     *e2eLog
-	client  *http.Client
-}
-
+// e2eNoEnv is the environment of the commands the tests run unless they
+// give one: empty, so that no SESAME_ variable of the machine running the
+// tests leaks in.
 func e2eNoEnv(string) string { return "" }
 
 // e2eEnv returns a getenv over m.
@@ -63,70 +67,138 @@ func e2eEnv(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-// e2eStart starts "sesame serve" on a free port with a fresh data directory
-// and the extra flags. It stops the server at cleanup and fails the test
-// unless run then returns nil (a graceful shutdown).
-func e2eStart(t testing.TB, extra ...string) *e2eServer {
-	t.Helper()
-	dir := t.TempDir()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir}, extra...)
-	return e2eStartWith(t, dir, args, e2eNoEnv)
+var e2eLogField = regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S*)`)
+
+// e2eListening returns the fields of the "sesame listening" log line, or
+// nil if it has not been written yet.
+func e2eListening(log string) map[string]string {
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `msg="sesame listening"`) {
+			continue
+		}
+		f := map[string]string{}
+		for _, m := range e2eLogField.FindAllStringSubmatch(line, -1) {
+			v := m[2]
+			if u, err := strconv.Unquote(v); err == nil && strings.HasPrefix(v, `"`) {
+				v = u
+			}
+			f[m[1]] = v
+		}
+		return f
+	}
+	return nil
 }
 
-// e2eStartWith runs run(args) with getenv and waits for the listening line.
-func e2eStartWith(t testing.TB, dataDir string, args []string, getenv func(string) string) *e2eServer {
+// e2eServer is a running "sesame serve".
+type e2eServer struct {
+	name    string // "A" for node A of a test that runs several; "" for a lone server
+	host    string // 127.0.0.1:PORT
+	base    string // http://127.0.0.1:PORT
+	issuer  string // as logged
+	kid     string // the signing key at start, as logged
+	alg     string // as logged
+	dataDir string
+	log     *e2eLog
+	client  *http.Client
+	done    chan error // run's result, once it has returned
+}
+
+// label is what messages about s start with: "node A: ", or nothing for a
+// lone server.
+func (s *e2eServer) label() string {
+	if s.name == "" {
+		return ""
+	}
+	return "node " + s.name + ": "
+}
+
+// e2eStart starts "sesame serve" on a free port with a fresh data directory,
+// an empty environment and the extra flags.
+func e2eStart(t testing.TB, extra ...string) *e2eServer {
+	t.Helper()
+	return e2eStartNode(t, "", "", e2eNoEnv, extra...)
+}
+
+// e2eStartNode starts "sesame serve" on a free port as the named node ("" for
+// a lone server), with the data directory (a fresh one if empty), getenv and
+// the extra flags.
+func e2eStartNode(t testing.TB, name, dataDir string, getenv func(string) string, extra ...string) *e2eServer {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, extra...)
+	return e2eStartWith(t, name, dataDir, args, getenv)
+}
+
+// e2eStartWith runs run(args) with getenv and waits until the server logs
+// that it listens. At cleanup it stops the server and fails the test unless
+// run then returns nil (a graceful shutdown).
+func e2eStartWith(t testing.TB, name, dataDir string, args []string, getenv func(string) string) *e2eServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log := &e2eLog{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, getenv, strings.NewReader(""), io.Discard, log) }()
+	s := &e2eServer{name: name, dataDir: dataDir, log: &e2eLog{}, done: make(chan error, 1)}
+	go func() { s.done <- run(ctx, args, getenv, strings.NewReader(""), io.Discard, s.log) }()
 
-	var addr string
-	deadline := time.Now().Add(20 * time.Second)
-	for addr == "" {
-		if m := e2eListening.FindStringSubmatch(log.String()); m != nil {
-			addr = m[1]
+	var f map[string]string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if f = e2eListening(s.log.String()); f != nil {
 			break
 		}
 		select {
-		case err := <-done:
+		case err := <-s.done:
 			cancel()
-			t.Fatalf("run(%q) returned before listening: %v\nstderr:\n%s", args, err, log)
+			t.Fatalf("%srun(%q) returned before listening: %v\nstderr:\n%s", s.label(), args, err, s.log)
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatalf("run(%q) did not log its address within 20s\nstderr:\n%s", args, log)
+			t.Fatalf("%srun(%q) did not log its address within 30s\nstderr:\n%s", s.label(), args, s.log)
 		}
 	}
+	s.host, s.issuer, s.kid, s.alg = f["addr"], f["issuer"], f["kid"], f["signing_alg"]
+	s.base = "http://" + s.host
+	if s.host == "" || s.issuer == "" || s.kid == "" {
+		cancel()
+		t.Fatalf("%slistening line lacks addr, issuer or kid: %v", s.label(), f)
+	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
-	s := &e2eServer{
-		host:    addr,
-		base:    "http://" + addr,
-		dataDir: dataDir,
-		log:     log,
-		client: &http.Client{
-			Transport:     tr,
-			Timeout:       30 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+	s.client = &http.Client{
+		Transport:     tr,
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
 		cancel()
 		select {
-		case err := <-done:
+		case err := <-s.done:
 			if err != nil {
-				t.Errorf("run returned %v after its context ended; want nil (graceful shutdown)", err)
+				t.Errorf("%srun returned %v after its context ended; want nil (graceful shutdown)", s.label(), err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Errorf("run did not return within 30s of its context ending")
+			t.Errorf("%srun did not return within 30s of its context ending", s.label())
 		}
-		if out := log.String(); strings.Contains(out, "panic") {
-			t.Errorf("server log mentions a panic:\n%s", out)
+		if out := s.log.String(); strings.Contains(out, "panic") {
+			t.Errorf("%sserver log mentions a panic:\n%s", s.label(), out)
+		}
+		if t.Failed() && s.name != "" {
+			t.Logf("node %s log:\n%s", s.name, s.log)
 		}
 	})
 	return s
+}
+
+// exited reports whether run has returned (the process would have ended).
+func (s *e2eServer) exited() (bool, error) {
+	select {
+	case err := <-s.done:
+		s.done <- err // keep it for cleanup
+		return true, err
+	default:
+		return false, nil
+	}
 }
 
 // e2eResp is a response, read in full.
@@ -144,6 +216,9 @@ type e2eOpt func(*http.Request)
 func e2eCookie(v string) e2eOpt {
 	return func(r *http.Request) { r.Header.Add("Cookie", e2eCookieName+"="+v) }
 }
+
+// e2eBearer sends the access token in the Authorization header.
+func e2eBearer(at string) e2eOpt { return e2eHeader("Authorization", "Bearer "+at) }
 
 // e2eHeader sets a header; an empty value deletes it.
 func e2eHeader(k, v string) e2eOpt {
@@ -176,6 +251,12 @@ func (s *e2eServer) do(t testing.TB, method, path string, body any, opts ...e2eO
 	return r
 }
 
+// form is do for a POST of an application/x-www-form-urlencoded body.
+func (s *e2eServer) form(t testing.TB, path, body string, opts ...e2eOpt) e2eResp {
+	t.Helper()
+	return s.do(t, "POST", path, body, append([]e2eOpt{e2eHeader("Content-Type", e2eFormCT)}, opts...)...)
+}
+
 // send is do for goroutines other than the test's: it returns an error
 // instead of ending the test.
 func (s *e2eServer) send(t testing.TB, method, path string, body any, opts ...e2eOpt) (e2eResp, error) {
@@ -199,22 +280,23 @@ func (s *e2eServer) send(t testing.TB, method, path string, body any, opts ...e2
 		return e2eResp{}, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", e2eJSONCT)
 	}
-	req.Header.Set("User-Agent", "sesame-e2e")
+	req.Header.Set("User-Agent", e2eAgent)
 	for _, o := range opts {
 		o(req)
 	}
+	what := s.label() + method + " " + path
 	res, err := s.client.Do(req)
 	if err != nil {
-		return e2eResp{}, fmt.Errorf("%s %s: %w", method, path, err)
+		return e2eResp{}, fmt.Errorf("%s: %w", what, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		return e2eResp{}, fmt.Errorf("%s %s: reading the body: %w", method, path, err)
+		return e2eResp{}, fmt.Errorf("%s: reading the body: %w", what, err)
 	}
-	r := e2eResp{req: method + " " + path, status: res.StatusCode, header: res.Header, body: b}
+	r := e2eResp{req: what, status: res.StatusCode, header: res.Header, body: b}
 	r.checkInvariants(t)
 	return r, nil
 }
@@ -250,21 +332,34 @@ func (r e2eResp) checkInvariants(t testing.TB) {
 }
 
 // want fails the test unless the response has the status (and, for an
-// error, the error code).
+// error, the error code). It returns r, for chaining.
 func (r e2eResp) want(t testing.TB, status int, code ...string) e2eResp {
 	t.Helper()
-	if r.status != status {
-		t.Errorf("%s: status %d, want %d; body %s", r.req, r.status, status, r.body)
-		return r
-	}
-	if len(code) > 0 {
-		if got := r.errorCode(); got != code[0] {
-			t.Errorf("%s: error %q, want %q; body %s", r.req, got, code[0], r.body)
-		}
-	}
+	r.wantFor(t, "", status, code...)
 	return r
 }
 
+// wantFor is want for a request described as what in the message; it
+// reports whether r passed.
+func (r e2eResp) wantFor(t testing.TB, what string, status int, code ...string) bool {
+	t.Helper()
+	if what != "" {
+		what += ": "
+	}
+	if r.status != status {
+		t.Errorf("%s%s: status %d, want %d; body %s", what, r.req, r.status, status, r.body)
+		return false
+	}
+	if len(code) > 0 {
+		if got := r.errorCode(); got != code[0] {
+			t.Errorf("%s%s: error %q, want %q; body %s", what, r.req, got, code[0], r.body)
+			return false
+		}
+	}
+	return true
+}
+
+// errorCode returns the "error" of the body.
 func (r e2eResp) errorCode() string {
 	var e struct {
 		Error string `json:"error"`
@@ -283,10 +378,15 @@ func (r e2eResp) json(t testing.TB) map[string]any {
 	return m
 }
 
+// cookies returns every cookie the response sets, parsed.
+func (r e2eResp) cookies() []*http.Cookie {
+	return (&http.Response{Header: r.header}).Cookies()
+}
+
 // setCookies returns the response's session cookies, parsed.
 func (r e2eResp) setCookies() []*http.Cookie {
 	var out []*http.Cookie
-	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+	for _, c := range r.cookies() {
 		if c.Name == e2eCookieName {
 			out = append(out, c)
 		}
@@ -316,12 +416,13 @@ func e2eEmail(prefix string) string {
 	return fmt.Sprintf("%s-%d@x.test", prefix, e2eSeq.Add(1))
 }
 
-const e2ePassword = "correct horse battery staple"
-
 // register creates a user through the API and returns its id.
 func (s *e2eServer) register(t testing.TB, email, password string) string {
 	t.Helper()
-	r := s.do(t, "POST", "/v1/users", map[string]string{"email": email, "password": password}).want(t, http.StatusCreated)
+	r := s.do(t, "POST", "/v1/users", map[string]string{"email": email, "password": password})
+	if !r.wantFor(t, "register "+email, http.StatusCreated) {
+		t.FailNow()
+	}
 	id, _ := r.json(t)["id"].(string)
 	if id == "" {
 		t.Fatalf("register %s: no id in %s", email, r.body)
@@ -342,11 +443,11 @@ func (s *e2eServer) login(t testing.TB, email, password string, opts ...e2eOpt) 
 	t.Helper()
 	r := s.do(t, "POST", "/v1/session", map[string]string{"email": email, "password": password}, opts...)
 	if r.status != http.StatusCreated {
-		t.Fatalf("login %s: status %d, want 201; body %s", email, r.status, r.body)
+		t.Fatalf("%slogin %s: status %d, want 201; body %s", s.label(), email, r.status, r.body)
 	}
 	cs := r.setCookies()
 	if len(cs) != 1 || cs[0].Value == "" {
-		t.Fatalf("login %s: want one non-empty %s cookie, got %q", email, e2eCookieName, r.header.Values("Set-Cookie"))
+		t.Fatalf("%slogin %s: want one non-empty %s cookie, got %q", s.label(), email, e2eCookieName, r.header.Values("Set-Cookie"))
 	}
 	m := r.json(t)
 	u, _ := m["user"].(map[string]any)
@@ -355,7 +456,7 @@ func (s *e2eServer) login(t testing.TB, email, password string, opts ...e2eOpt) 
 	l.userID, _ = u["id"].(string)
 	l.sessionID, _ = ss["id"].(string)
 	if l.userID == "" || l.sessionID == "" {
-		t.Fatalf("login %s: no user.id or session.id in %s", email, r.body)
+		t.Fatalf("%slogin %s: no user.id or session.id in %s", s.label(), email, r.body)
 	}
 	return l
 }
@@ -368,24 +469,31 @@ func (s *e2eServer) newUser(t testing.TB, prefix string) (email string, l e2eLog
 	return email, s.login(t, email, e2ePassword)
 }
 
+// getSession is GET /v1/session with the session cookie.
+func (s *e2eServer) getSession(t testing.TB, cookie string) e2eResp {
+	t.Helper()
+	return s.do(t, "GET", "/v1/session", nil, e2eCookie(cookie))
+}
+
 // alive reports whether the cookie authenticates GET /v1/session: 200 is
 // true, 401 is false, anything else fails the test.
 func (s *e2eServer) alive(t testing.TB, cookie string) bool {
 	t.Helper()
-	r := s.do(t, "GET", "/v1/session", nil, e2eCookie(cookie))
+	r := s.getSession(t, cookie)
 	switch r.status {
 	case http.StatusOK:
 		return true
 	case http.StatusUnauthorized:
 		if r.errorCode() != "unauthenticated" {
-			t.Errorf("GET /v1/session: 401 with error %q, want unauthenticated", r.errorCode())
+			t.Errorf("%s: 401 with error %q, want unauthenticated", r.req, r.errorCode())
 		}
 		return false
 	}
-	t.Fatalf("GET /v1/session: status %d, want 200 or 401; body %s", r.status, r.body)
+	t.Fatalf("%s: status %d, want 200 or 401; body %s", r.req, r.status, r.body)
 	return false
 }
 
+// wantAlive fails the test unless the session cookie authenticates.
 func (s *e2eServer) wantAlive(t testing.TB, cookie, what string) {
 	t.Helper()
 	if !s.alive(t, cookie) {
@@ -393,6 +501,7 @@ func (s *e2eServer) wantAlive(t testing.TB, cookie, what string) {
 	}
 }
 
+// wantDead fails the test unless the session cookie is refused.
 func (s *e2eServer) wantDead(t testing.TB, cookie, what string) {
 	t.Helper()
 	if s.alive(t, cookie) {
@@ -400,33 +509,54 @@ func (s *e2eServer) wantDead(t testing.TB, cookie, what string) {
 	}
 }
 
-// cli runs a data command against the server's data directory.
-func (s *e2eServer) cli(t testing.TB, stdin string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// e2eCLI runs a sesame command other than serve with getenv and stdin, and
+// returns what it wrote to stdout; an error carries its stderr.
+func e2eCLI(getenv func(string) string, stdin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	args = append(slices.Clone(args), "--data-dir", s.dataDir)
-	err := run(ctx, args, e2eNoEnv, strings.NewReader(stdin), &out, &errOut)
+	err := run(ctx, args, getenv, strings.NewReader(stdin), &out, &errOut)
+	if err != nil {
+		err = fmt.Errorf("%w (stderr %q)", err, errOut.String())
+	}
 	return out.String(), err
 }
 
-// mustCLI is cli that fails the test on error.
-func (s *e2eServer) mustCLI(t testing.TB, stdin string, args ...string) string {
+// e2eMustCLI is e2eCLI that fails the test on error.
+func e2eMustCLI(t testing.TB, getenv func(string) string, stdin string, args ...string) string {
 	t.Helper()
-	out, err := s.cli(t, stdin, args...)
+	out, err := e2eCLI(getenv, stdin, args...)
 	if err != nil {
 		t.Fatalf("sesame %s: %v", strings.Join(args, " "), err)
 	}
 	return out
 }
 
-// addAdmin creates an admin with the CLI (while the server runs) and signs
-// in as it.
+// cli runs a data command against the server's data directory.
+func (s *e2eServer) cli(t testing.TB, stdin string, args ...string) (string, error) {
+	t.Helper()
+	return e2eCLI(e2eNoEnv, stdin, append(slices.Clone(args), "--data-dir", s.dataDir)...)
+}
+
+// mustCLI is cli that fails the test on error.
+func (s *e2eServer) mustCLI(t testing.TB, stdin string, args ...string) string {
+	t.Helper()
+	return e2eMustCLI(t, e2eNoEnv, stdin, append(slices.Clone(args), "--data-dir", s.dataDir)...)
+}
+
+// createAdmin creates an admin with the CLI (while the server runs) and
+// returns its email; its password is e2ePassword.
+func (s *e2eServer) createAdmin(t testing.TB) string {
+	t.Helper()
+	email := e2eEmail("root")
+	s.mustCLI(t, e2ePassword+"\n", "user", "add", "--email", email, "--role", "admin", "--password-stdin")
+	return email
+}
+
+// addAdmin creates an admin and signs in as it.
 func (s *e2eServer) addAdmin(t testing.TB) (email string, l e2eLogin) {
 	t.Helper()
-	email = e2eEmail("root")
-	s.mustCLI(t, e2ePassword+"\n", "user", "add", "--email", email, "--role", "admin", "--password-stdin")
+	email = s.createAdmin(t)
 	return email, s.login(t, email, e2ePassword)
 }
 
@@ -465,7 +595,8 @@ func e2eRetryAfter(t testing.TB, r e2eResp) {
 	}
 }
 
-// e2eRandomSecret returns a well-formed but unknown session secret.
+// e2eRandomSecret returns a well-formed but unknown secret: a session
+// secret or a refresh token.
 func e2eRandomSecret() string {
 	var b [32]byte
 	rand.Read(b[:])

@@ -159,7 +159,7 @@ func TestE2EEnvironment(t *testing.T) {
 	t.Run("SESAME_ADDR and SESAME_DATA_DIR used", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		s := e2eStartWith(t, dir, []string{"serve"}, e2eEnv(map[string]string{
+		s := e2eStartWith(t, "", dir, []string{"serve"}, e2eEnv(map[string]string{
 			"SESAME_ADDR": "127.0.0.1:0", "SESAME_DATA_DIR": dir,
 		}))
 		if strings.HasSuffix(s.host, ":8080") {
@@ -173,7 +173,7 @@ func TestE2EEnvironment(t *testing.T) {
 	t.Run("flag beats environment", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		s := e2eStartWith(t, dir, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--registration", "open"},
+		s := e2eStartWith(t, "", dir, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--registration", "open"},
 			e2eEnv(map[string]string{"SESAME_ADDR": "nonsense:xx:yy", "SESAME_REGISTRATION": "closed"}))
 		s.do(t, "GET", "/healthz", nil).want(t, http.StatusOK)
 		s.do(t, "POST", "/v1/users", map[string]string{"email": "x@x.test", "password": "short"}).
@@ -182,7 +182,7 @@ func TestE2EEnvironment(t *testing.T) {
 	t.Run("SESAME_REGISTRATION used", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		s := e2eStartWith(t, dir, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir},
+		s := e2eStartWith(t, "", dir, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir},
 			e2eEnv(map[string]string{"SESAME_REGISTRATION": "closed"}))
 		s.do(t, "POST", "/v1/users", map[string]string{"email": "x@x.test", "password": "short"}).
 			want(t, http.StatusForbidden, "registration_closed")

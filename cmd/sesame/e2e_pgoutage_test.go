@@ -154,7 +154,7 @@ func (p *pgoProxy) count() (forwarded, open int) {
 
 // pgoWantRefused fails unless r refuses a credential: 401 (unauthenticated
 // or invalid_token) or 503 unavailable. It returns the status.
-func pgoWantRefused(t testing.TB, r tokResp, what string) int {
+func pgoWantRefused(t testing.TB, r e2eResp, what string) int {
 	t.Helper()
 	switch code := r.errorCode(); {
 	case r.status == http.StatusUnauthorized && (code == "unauthenticated" || code == "invalid_token"):
@@ -167,7 +167,7 @@ func pgoWantRefused(t testing.TB, r tokResp, what string) int {
 
 // pgoWantRefreshRefused fails unless r refuses a refresh token: 400
 // invalid_grant or 503 unavailable.
-func pgoWantRefreshRefused(t testing.TB, r tokResp, what string) {
+func pgoWantRefreshRefused(t testing.TB, r e2eResp, what string) {
 	t.Helper()
 	switch code := r.errorCode(); {
 	case r.status == http.StatusBadRequest && code == "invalid_grant":
@@ -192,37 +192,38 @@ func TestPostgresOutage(t *testing.T) {
 	// The same URL for both flags: one pgstore.Store holds everything,
 	// and all of it goes through the proxy.
 	stores := []string{"--db", proxied, "--session-store", proxied, "--issuer", mnIssuer}
-	a := mnStart(t, "A", env, stores...)
-	b := mnStart(t, "B", env, stores...)
-	nodes := []*mnNode{a, b}
+	a := e2eStartNode(t, "A", "", env, stores...)
+	b := e2eStartNode(t, "B", "", env, stores...)
+	nodes := []*e2eServer{a, b}
 
-	email := tokEmail("pgo")
-	a.register(t, email)
-	cookie, _ := a.cookieLogin(t, email, tokPassword)
-	live := a.grant(t, email, tokPassword)
+	email := e2eEmail("pgo")
+	a.register(t, email, e2ePassword)
+	cookie := a.login(t, email, e2ePassword).cookie
+	live := a.grant(t, email, e2ePassword)
 	// Logged out, or revoked, during the outage: that must fail, and work
 	// once the store is back.
-	doomedCookie, _ := b.cookieLogin(t, email, tokPassword)
-	doomed := b.grant(t, email, tokPassword)
+	doomedCookie := b.login(t, email, e2ePassword).cookie
+	doomed := b.grant(t, email, e2ePassword)
 
 	// Every kind of revocation, before the outage.
-	loggedOut, _ := a.cookieLogin(t, email, tokPassword)
-	tokWant(t, a.do(t, "DELETE", "/v1/session", "", "", tokWithCookie(loggedOut)...), http.StatusNoContent, "logout on A")
-	endedByID, endedID := b.cookieLogin(t, email, tokPassword)
-	tokWant(t, a.do(t, "DELETE", "/v1/sessions/"+endedID, "", "", tokWithCookie(cookie)...), http.StatusNoContent, "ending a session by its id on A")
-	byAccess := a.grant(t, email, tokPassword)
-	a.mnRevoke(t, byAccess.access, "a family by its access token")
-	byRefresh := b.grant(t, email, tokPassword)
-	b.mnRevoke(t, byRefresh.refresh, "a family by its refresh token")
-	reuse1 := a.grant(t, email, tokPassword)
+	loggedOut := a.login(t, email, e2ePassword).cookie
+	a.do(t, "DELETE", "/v1/session", nil, e2eCookie(loggedOut)).wantFor(t, "logout on A", http.StatusNoContent)
+	lendedID := b.login(t, email, e2ePassword)
+	endedByID, endedID := lendedID.cookie, lendedID.sessionID
+	a.do(t, "DELETE", "/v1/sessions/"+endedID, nil, e2eCookie(cookie)).wantFor(t, "ending a session by its id on A", http.StatusNoContent)
+	byAccess := a.grant(t, email, e2ePassword)
+	a.revoke(t, byAccess.access, "a family by its access token")
+	byRefresh := b.grant(t, email, e2ePassword)
+	b.revoke(t, byRefresh.refresh, "a family by its refresh token")
+	reuse1 := a.grant(t, email, e2ePassword)
 	reuse2 := a.mustRefresh(t, reuse1.refresh, "refresh on A")
-	tokWantErr(t, a.refresh(t, reuse1.refresh), http.StatusBadRequest, "invalid_grant", "replay of a retired refresh token on A")
+	a.refresh(t, reuse1.refresh).wantFor(t, "replay of a retired refresh token on A", http.StatusBadRequest, "invalid_grant")
 	// Ended by another process: the nodes learn of it only from the log.
-	email2 := tokEmail("pgo-cli")
-	b.register(t, email2)
-	cliCookie, _ := b.cookieLogin(t, email2, tokPassword)
-	cliFamily := b.grant(t, email2, tokPassword)
-	mnCLI(t, env, "", "sessions", "revoke", "--email", email2, "--data-dir", t.TempDir(), "--db", pg, "--session-store", pg)
+	email2 := e2eEmail("pgo-cli")
+	b.register(t, email2, e2ePassword)
+	cliCookie := b.login(t, email2, e2ePassword).cookie
+	cliFamily := b.grant(t, email2, e2ePassword)
+	e2eMustCLI(t, env, "", "sessions", "revoke", "--email", email2, "--data-dir", t.TempDir(), "--db", pg, "--session-store", pg)
 
 	type cred struct{ what, tok string }
 	revokedCookies := []cred{
@@ -244,13 +245,13 @@ func TestPostgresOutage(t *testing.T) {
 		{"newest refresh token of a family ended by a replay", reuse2.refresh},
 		{"refresh token of a family ended by sesame sessions revoke", cliFamily.refresh},
 	}
-	wantRevoked := func(t *testing.T, n *mnNode, when string) {
+	wantRevoked := func(t *testing.T, n *e2eServer, when string) {
 		t.Helper()
 		for _, c := range revokedCookies {
-			n.mnWantCookie(t, c.tok, http.StatusUnauthorized, c.what+" "+when)
+			n.getSession(t, c.tok).wantFor(t, c.what+" "+when, http.StatusUnauthorized)
 		}
 		for _, c := range revokedAccess {
-			n.mnWantDead(t, c.tok, c.what+" "+when)
+			n.wantAccessDead(t, c.tok, c.what+" "+when)
 		}
 		for _, c := range revokedRefresh {
 			n.wantRefreshDead(t, c.tok, "node "+n.name+": "+c.what+" "+when)
@@ -259,11 +260,11 @@ func TestPostgresOutage(t *testing.T) {
 
 	for _, n := range nodes {
 		wantRevoked(t, n, "before the outage")
-		n.mnWantCookie(t, cookie, http.StatusOK, "live cookie before the outage")
-		n.mnWantCookie(t, doomedCookie, http.StatusOK, "second live cookie before the outage")
-		n.mnWantLive(t, live.access, "live family before the outage")
-		n.mnWantLive(t, doomed.access, "second live family before the outage")
-		tokWant(t, n.do(t, "GET", "/readyz", "", ""), http.StatusOK, "node "+n.name+": /readyz before the outage")
+		n.getSession(t, cookie).wantFor(t, "live cookie before the outage", http.StatusOK)
+		n.getSession(t, doomedCookie).wantFor(t, "second live cookie before the outage", http.StatusOK)
+		n.wantAccessAlive(t, live.access, "live family before the outage")
+		n.wantAccessAlive(t, doomed.access, "second live family before the outage")
+		n.do(t, "GET", "/readyz", nil).wantFor(t, "node "+n.name+": /readyz before the outage", http.StatusOK)
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -284,7 +285,7 @@ func TestPostgresOutage(t *testing.T) {
 	// Every request below must be answered within seconds: a store that
 	// does not answer is not waited for.
 	const quick = 5 * time.Second
-	timed := func(t *testing.T, n *mnNode, what string, f func() tokResp) tokResp {
+	timed := func(t *testing.T, n *e2eServer, what string, f func() e2eResp) e2eResp {
 		t.Helper()
 		start := time.Now()
 		r := f()
@@ -295,27 +296,27 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	// during checks what the contract requires of node n while the store
 	// cannot be reached.
-	during := func(t *testing.T, n *mnNode, when string) {
+	during := func(t *testing.T, n *e2eServer, when string) {
 		t.Helper()
 		what := func(s string) string { return fmt.Sprintf("node %s: %s %s", n.name, s, when) }
 
-		r := timed(t, n, "GET /readyz", func() tokResp { return n.do(t, "GET", "/readyz", "", "") })
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", what("/readyz"))
-		tokWant(t, n.do(t, "GET", "/healthz", "", ""), http.StatusOK, what("/healthz"))
+		r := timed(t, n, "GET /readyz", func() e2eResp { return n.do(t, "GET", "/readyz", nil) })
+		r.wantFor(t, what("/readyz"), http.StatusServiceUnavailable, "unavailable")
+		n.do(t, "GET", "/healthz", nil).wantFor(t, what("/healthz"), http.StatusOK)
 
 		// Cookies: the session cannot be read, so 503, never 200.
-		r = timed(t, n, "GET /v1/session", func() tokResp { return n.mnSession(t, cookie) })
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", what("live cookie"))
-		r = timed(t, n, "GET /v1/userinfo (cookie)", func() tokResp {
-			return n.do(t, "GET", "/v1/userinfo", "", "", tokWithCookie(cookie)...)
+		r = timed(t, n, "GET /v1/session", func() e2eResp { return n.getSession(t, cookie) })
+		r.wantFor(t, what("live cookie"), http.StatusServiceUnavailable, "unavailable")
+		r = timed(t, n, "GET /v1/userinfo (cookie)", func() e2eResp {
+			return n.do(t, "GET", "/v1/userinfo", nil, e2eCookie(cookie))
 		})
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", what("/v1/userinfo with the live cookie"))
-		r = timed(t, n, "GET /v1/sessions (cookie)", func() tokResp {
-			return n.do(t, "GET", "/v1/sessions", "", "", tokWithCookie(cookie)...)
+		r.wantFor(t, what("/v1/userinfo with the live cookie"), http.StatusServiceUnavailable, "unavailable")
+		r = timed(t, n, "GET /v1/sessions (cookie)", func() e2eResp {
+			return n.do(t, "GET", "/v1/sessions", nil, e2eCookie(cookie))
 		})
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", what("/v1/sessions with the live cookie"))
+		r.wantFor(t, what("/v1/sessions with the live cookie"), http.StatusServiceUnavailable, "unavailable")
 		for _, c := range revokedCookies {
-			pgoWantRefused(t, timed(t, n, "GET /v1/session", func() tokResp { return n.mnSession(t, c.tok) }), what(c.what))
+			pgoWantRefused(t, timed(t, n, "GET /v1/session", func() e2eResp { return n.getSession(t, c.tok) }), what(c.what))
 		}
 
 		// A live access token. Its signature is checked locally, but
@@ -326,17 +327,17 @@ func TestPostgresOutage(t *testing.T) {
 		// already know to be ended (RevocationSet.SyncOnRead, set in
 		// serve.go), so there is no window in which an in-process answer
 		// is trusted: 503 from the first request after the cut.
-		r = timed(t, n, "GET /v1/userinfo (bearer)", func() tokResp { return n.userinfo(t, live.access) })
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", what("live family's access token"))
-		r = timed(t, n, "GET /v1/sessions (bearer)", func() tokResp {
-			return n.do(t, "GET", "/v1/sessions", "", "", tokBearer(live.access)...)
+		r = timed(t, n, "GET /v1/userinfo (bearer)", func() e2eResp { return n.userinfo(t, live.access) })
+		r.wantFor(t, what("live family's access token"), http.StatusServiceUnavailable, "unavailable")
+		r = timed(t, n, "GET /v1/sessions (bearer)", func() e2eResp {
+			return n.do(t, "GET", "/v1/sessions", nil, e2eBearer(live.access))
 		})
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", what("/v1/sessions with the live family's access token"))
+		r.wantFor(t, what("/v1/sessions with the live family's access token"), http.StatusServiceUnavailable, "unavailable")
 		// A revoked one: never 200. The node may still refuse it with
 		// 401 from its in-process set (it is known ended, whatever the
 		// store would say), or answer 503.
 		for i, c := range revokedAccess {
-			st := pgoWantRefused(t, timed(t, n, "GET /v1/userinfo (bearer)", func() tokResp { return n.userinfo(t, c.tok) }), what(c.what))
+			st := pgoWantRefused(t, timed(t, n, "GET /v1/userinfo (bearer)", func() e2eResp { return n.userinfo(t, c.tok) }), what(c.what))
 			if i == 0 {
 				t.Logf("node %s: revoked access token %s: %d", n.name, when, st)
 			}
@@ -344,26 +345,26 @@ func TestPostgresOutage(t *testing.T) {
 
 		// Logins and grants: the user, the throttle and the session or
 		// family cannot be read or written.
-		r = timed(t, n, "POST /v1/session", func() tokResp {
-			return n.postJSON(t, "/v1/session", map[string]string{"email": email, "password": tokPassword})
+		r = timed(t, n, "POST /v1/session", func() e2eResp {
+			return n.do(t, "POST", "/v1/session", map[string]string{"email": email, "password": e2ePassword})
 		})
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", what("cookie login"))
+		r.wantFor(t, what("cookie login"), http.StatusServiceUnavailable, "unavailable")
 		if sc := r.header.Values("Set-Cookie"); len(sc) > 0 {
 			t.Errorf("%s: sets cookies %q, want none", what("cookie login"), sc)
 		}
-		r = timed(t, n, "POST /v1/token password", func() tokResp {
-			return n.form(t, "/v1/token", url.Values{"grant_type": {"password"}, "username": {email}, "password": {tokPassword}}.Encode())
+		r = timed(t, n, "POST /v1/token password", func() e2eResp {
+			return n.form(t, "/v1/token", url.Values{"grant_type": {"password"}, "username": {email}, "password": {e2ePassword}}.Encode())
 		})
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", what("password grant"))
-		r = timed(t, n, "POST /v1/token refresh", func() tokResp { return n.refresh(t, live.refresh) })
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", what("refresh grant with the live family"))
+		r.wantFor(t, what("password grant"), http.StatusServiceUnavailable, "unavailable")
+		r = timed(t, n, "POST /v1/token refresh", func() e2eResp { return n.refresh(t, live.refresh) })
+		r.wantFor(t, what("refresh grant with the live family"), http.StatusServiceUnavailable, "unavailable")
 		for _, c := range revokedRefresh {
-			pgoWantRefreshRefused(t, timed(t, n, "POST /v1/token refresh", func() tokResp { return n.refresh(t, c.tok) }), what(c.what))
+			pgoWantRefreshRefused(t, timed(t, n, "POST /v1/token refresh", func() e2eResp { return n.refresh(t, c.tok) }), what(c.what))
 		}
-		r = timed(t, n, "POST /v1/users", func() tokResp {
-			return n.postJSON(t, "/v1/users", map[string]string{"email": tokEmail("pgo-outage"), "password": tokPassword})
+		r = timed(t, n, "POST /v1/users", func() e2eResp {
+			return n.do(t, "POST", "/v1/users", map[string]string{"email": e2eEmail("pgo-outage"), "password": e2ePassword})
 		})
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", what("registration"))
+		r.wantFor(t, what("registration"), http.StatusServiceUnavailable, "unavailable")
 
 		if gone, err := n.exited(); gone {
 			t.Fatalf("node %s exited during the outage: %v", n.name, err)
@@ -376,18 +377,18 @@ func TestPostgresOutage(t *testing.T) {
 		}
 		// Ending a session or a family needs the store: the client must
 		// hear that it did not happen (503), not 200 or 204.
-		r := timed(t, b, "DELETE /v1/session", func() tokResp {
-			return b.do(t, "DELETE", "/v1/session", "", "", tokWithCookie(doomedCookie)...)
+		r := timed(t, b, "DELETE /v1/session", func() e2eResp {
+			return b.do(t, "DELETE", "/v1/session", nil, e2eCookie(doomedCookie))
 		})
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", "node B: logout during the outage")
-		r = timed(t, b, "POST /v1/token/revoke", func() tokResp {
+		r.wantFor(t, "node B: logout during the outage", http.StatusServiceUnavailable, "unavailable")
+		r = timed(t, b, "POST /v1/token/revoke", func() e2eResp {
 			return b.form(t, "/v1/token/revoke", url.Values{"token": {doomed.refresh}}.Encode())
 		})
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", "node B: revoking a refresh token during the outage")
-		r = timed(t, a, "POST /v1/token/revoke", func() tokResp {
+		r.wantFor(t, "node B: revoking a refresh token during the outage", http.StatusServiceUnavailable, "unavailable")
+		r = timed(t, a, "POST /v1/token/revoke", func() e2eResp {
 			return a.form(t, "/v1/token/revoke", url.Values{"token": {doomed.access}}.Encode())
 		})
-		tokWantErr(t, r, http.StatusServiceUnavailable, "unavailable", "node A: revoking an access token during the outage")
+		r.wantFor(t, "node A: revoking an access token during the outage", http.StatusServiceUnavailable, "unavailable")
 
 		// Outlast the revocation set's staleness limit (5 s) and several
 		// failed background syncs and key reloads: still closed.
@@ -406,13 +407,13 @@ func TestPostgresOutage(t *testing.T) {
 	var refreshed tokGrant
 	t.Run("after the connection returns", func(t *testing.T) {
 		for _, n := range nodes {
-			n.mnWaitStatus(t, "/readyz", http.StatusOK, 5*time.Second, "readiness after the connection's return")
+			n.waitStatus(t, "/readyz", http.StatusOK, 5*time.Second, "readiness after the connection's return")
 			t.Logf("node %s: /readyz 200 %v after the connection's return", n.name, time.Since(back).Round(time.Millisecond))
 		}
 		// Service resumes by itself: the live cookie works again.
 		for _, n := range nodes {
 			for {
-				r := n.mnSession(t, cookie)
+				r := n.getSession(t, cookie)
 				if r.status == http.StatusOK {
 					t.Logf("node %s: live cookie 200 %v after the connection's return", n.name, time.Since(back).Round(time.Millisecond))
 					break
@@ -424,46 +425,46 @@ func TestPostgresOutage(t *testing.T) {
 			}
 		}
 		for _, n := range nodes {
-			n.mnWantCookie(t, cookie, http.StatusOK, "live cookie after the outage")
-			n.mnWantLive(t, live.access, "live family after the outage")
-			n.mnWantLive(t, doomed.access, "family whose revocation failed during the outage")
-			n.mnWantCookie(t, doomedCookie, http.StatusOK, "cookie whose logout failed during the outage")
+			n.getSession(t, cookie).wantFor(t, "live cookie after the outage", http.StatusOK)
+			n.wantAccessAlive(t, live.access, "live family after the outage")
+			n.wantAccessAlive(t, doomed.access, "family whose revocation failed during the outage")
+			n.getSession(t, doomedCookie).wantFor(t, "cookie whose logout failed during the outage", http.StatusOK)
 			wantRevoked(t, n, "after the outage")
 		}
 		refreshed = a.mustRefresh(t, live.refresh, "node A: live family's refresh token after the outage")
-		b.mnWantLive(t, refreshed.access, "live family refreshed after the outage")
+		b.wantAccessAlive(t, refreshed.access, "live family refreshed after the outage")
 		if kid := tokParse(t, refreshed.access).header["kid"]; kid != a.kid {
 			t.Errorf("node A signs with kid %v after the outage, want %s as before", kid, a.kid)
 		}
 
 		// What failed during the outage works now, and holds everywhere.
-		tokWant(t, b.do(t, "DELETE", "/v1/session", "", "", tokWithCookie(doomedCookie)...), http.StatusNoContent, "node B: logout retried after the outage")
-		a.mnRevoke(t, doomed.refresh, "family whose revocation failed during the outage")
+		b.do(t, "DELETE", "/v1/session", nil, e2eCookie(doomedCookie)).wantFor(t, "node B: logout retried after the outage", http.StatusNoContent)
+		a.revoke(t, doomed.refresh, "family whose revocation failed during the outage")
 		for _, n := range nodes {
-			n.mnWantCookie(t, doomedCookie, http.StatusUnauthorized, "cookie logged out after the outage")
-			n.mnWantDead(t, doomed.access, "family revoked after the outage")
+			n.getSession(t, doomedCookie).wantFor(t, "cookie logged out after the outage", http.StatusUnauthorized)
+			n.wantAccessDead(t, doomed.access, "family revoked after the outage")
 			n.wantRefreshDead(t, doomed.refresh, "node "+n.name+": family revoked after the outage")
 		}
 
 		// Fresh logins and grants, and their revocation.
-		fresh, _ := b.cookieLogin(t, email, tokPassword)
-		a.mnWantCookie(t, fresh, http.StatusOK, "cookie from a login on B after the outage")
-		g := a.grant(t, email, tokPassword)
-		b.mnWantLive(t, g.access, "token granted on A after the outage")
-		b.mnRevoke(t, g.refresh, "a family granted after the outage")
-		a.mnWantDead(t, g.access, "family revoked on B after the outage")
+		fresh := b.login(t, email, e2ePassword).cookie
+		a.getSession(t, fresh).wantFor(t, "cookie from a login on B after the outage", http.StatusOK)
+		g := a.grant(t, email, e2ePassword)
+		b.wantAccessAlive(t, g.access, "token granted on A after the outage")
+		b.revoke(t, g.refresh, "a family granted after the outage")
+		a.wantAccessDead(t, g.access, "family revoked on B after the outage")
 	})
 
 	// A node with nothing in memory: what is in force is what the store
 	// kept.
 	t.Run("node started after the outage", func(t *testing.T) {
-		c := mnStart(t, "C", env, stores...)
+		c := e2eStartNode(t, "C", "", env, stores...)
 		wantRevoked(t, c, "on a node started after the outage")
-		c.mnWantCookie(t, cookie, http.StatusOK, "live cookie on a node started after the outage")
+		c.getSession(t, cookie).wantFor(t, "live cookie on a node started after the outage", http.StatusOK)
 		if refreshed.access != "" {
-			c.mnWantLive(t, refreshed.access, "live family on a node started after the outage")
+			c.wantAccessAlive(t, refreshed.access, "live family on a node started after the outage")
 		}
-		c.mnWantDead(t, doomed.access, "family revoked after the outage, on a node started later")
-		c.mnWantCookie(t, doomedCookie, http.StatusUnauthorized, "cookie logged out after the outage, on a node started later")
+		c.wantAccessDead(t, doomed.access, "family revoked after the outage, on a node started later")
+		c.getSession(t, doomedCookie).wantFor(t, "cookie logged out after the outage, on a node started later", http.StatusUnauthorized)
 	})
 }

@@ -5,12 +5,13 @@ package main
 // documents and key rotation, against shared/API.md. Every server is the
 // real one, started through run on 127.0.0.1:0; tokens are decoded and their
 // signatures checked here with the standard library alone, independently of
-// the server's token package. Every identifier here starts with tok so that
-// it cannot collide with the other tests of package main.
+// the server's token package. The servers, requests and accounts are those
+// of e2e_helpers_test.go; the token helpers here (grants, revocation, JWTs,
+// keys) serve the multi-node tests too. Every identifier here starts with
+// tok so that it cannot collide with the other tests of package main.
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -27,12 +28,10 @@ import (
 	"encoding/pem"
 	"fmt"
 	"hash"
-	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,253 +41,8 @@ import (
 	"time"
 )
 
-// tokPassword is every test user's password.
-const tokPassword = "tok correct horse battery staple"
-
-const (
-	tokFormCT = "application/x-www-form-urlencoded"
-	tokJSONCT = "application/json"
-	tokCookie = "__Host-sesame"
-	tokAgent  = "sesame-tok-e2e"
-)
-
-// tokNoEnv is the environment of every command the tests run: empty, so
-// that no SESAME_ variable of the machine running the tests leaks in.
-func tokNoEnv(string) string { return "" }
-
-// tokLog is a thread-safe writer for the server's stderr.
-type tokLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *tokLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *tokLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// tokServer is a running "sesame serve".
-type tokServer struct {
-	host    string // 127.0.0.1:PORT
-	base    string // http://127.0.0.1:PORT
-	issuer  string // as logged
-	kid     string // the signing key at start, as logged
-	alg     string // as logged
-	dataDir string
-	log     *tokLog
-	client  *http.Client
-}
-
-var tokLogField = regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S*)`)
-
-// tokListening returns the fields of the "sesame listening" log line, or
-// nil if it has not been written yet.
-func tokListening(log string) map[string]string {
-	for _, line := range strings.Split(log, "\n") {
-		if !strings.Contains(line, `msg="sesame listening"`) {
-			continue
-		}
-		f := map[string]string{}
-		for _, m := range tokLogField.FindAllStringSubmatch(line, -1) {
-			v := m[2]
-			if u, err := strconv.Unquote(v); err == nil && strings.HasPrefix(v, `"`) {
-				v = u
-			}
-			f[m[1]] = v
-		}
-		return f
-	}
-	return nil
-}
-
-// tokStart runs "sesame serve" on a free port with the data directory (a
-// fresh one if empty) and the extra flags, and waits until it listens. At
-// cleanup it stops the server and fails unless run returns nil.
-func tokStart(t *testing.T, dataDir string, extra ...string) *tokServer {
-	t.Helper()
-	if dataDir == "" {
-		dataDir = t.TempDir()
-	}
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, extra...)
-	ctx, cancel := context.WithCancel(context.Background())
-	log := &tokLog{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, args, tokNoEnv, strings.NewReader(""), io.Discard, log)
-	}()
-	var f map[string]string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if f = tokListening(log.String()); f != nil {
-			break
-		}
-		select {
-		case err := <-done:
-			cancel()
-			t.Fatalf("run(%q) returned before listening: %v\nstderr:\n%s", args, err, log)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("run(%q) did not log its address within 30s\nstderr:\n%s", args, log)
-		}
-	}
-	tr := &http.Transport{MaxIdleConnsPerHost: 32}
-	s := &tokServer{
-		host: f["addr"], base: "http://" + f["addr"], issuer: f["issuer"], kid: f["kid"], alg: f["signing_alg"],
-		dataDir: dataDir, log: log,
-		client: &http.Client{
-			Transport:     tr,
-			Timeout:       30 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
-	if s.host == "" || s.issuer == "" || s.kid == "" {
-		cancel()
-		t.Fatalf("listening line lacks addr, issuer or kid: %v", f)
-	}
-	t.Cleanup(func() {
-		tr.CloseIdleConnections()
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run returned %v after its context ended; want nil (graceful shutdown)", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("run did not return within 30s of its context ending")
-		}
-		if out := log.String(); strings.Contains(out, "panic") {
-			t.Errorf("server log mentions a panic:\n%s", out)
-		}
-	})
-	return s
-}
-
-// tokResp is a response, read in full.
-type tokResp struct {
-	req    string
-	status int
-	header http.Header
-	body   []byte
-}
-
-// do sends a request with the body (declared as ctype if not empty) and
-// header name/value pairs. Every error response must carry the contract's
-// JSON error body.
-func (s *tokServer) do(t testing.TB, method, path, ctype, body string, hdr ...string) tokResp {
-	t.Helper()
-	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	req.Header.Set("User-Agent", tokAgent)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := s.client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, path, err)
-	}
-	r := tokResp{req: method + " " + path, status: res.StatusCode, header: res.Header, body: b}
-	if r.status >= 400 {
-		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-			t.Errorf("%s: error %d has Content-Type %q, want application/json; body %q", r.req, r.status, ct, r.body)
-		}
-		var e map[string]any
-		if err := json.Unmarshal(r.body, &e); err != nil {
-			t.Errorf("%s: error %d body is not a JSON object: %q", r.req, r.status, r.body)
-		} else {
-			for _, k := range []string{"error", "error_description"} {
-				if v, ok := e[k].(string); !ok || v == "" {
-					t.Errorf("%s: error %d body lacks a non-empty string %q: %s", r.req, r.status, k, r.body)
-				}
-			}
-		}
-	}
-	return r
-}
-
-func (s *tokServer) form(t testing.TB, path, body string, hdr ...string) tokResp {
-	t.Helper()
-	return s.do(t, "POST", path, tokFormCT, body, hdr...)
-}
-
-// postJSON sends v as JSON: a string as is, anything else marshalled.
-func (s *tokServer) postJSON(t testing.TB, path string, v any, hdr ...string) tokResp {
-	t.Helper()
-	body, ok := v.(string)
-	if !ok {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body = string(b)
-	}
-	return s.do(t, "POST", path, tokJSONCT, body, hdr...)
-}
-
-func tokBearer(at string) []string { return []string{"Authorization", "Bearer " + at} }
-
-func tokWithCookie(v string) []string { return []string{"Cookie", tokCookie + "=" + v} }
-
-// errorCode returns the "error" of the body.
-func (r tokResp) errorCode() string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	json.Unmarshal(r.body, &e)
-	return e.Error
-}
-
-// object decodes the body as a JSON object.
-func (r tokResp) object(t testing.TB) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.body, &m); err != nil {
-		t.Fatalf("%s: body is not a JSON object: %v; body %q", r.req, err, r.body)
-	}
-	return m
-}
-
-// tokWant fails the test unless r has the status; it reports whether it has.
-func tokWant(t testing.TB, r tokResp, status int, what string) bool {
-	t.Helper()
-	if r.status != status {
-		t.Errorf("%s: %s: status %d, want %d; body %s", what, r.req, r.status, status, r.body)
-		return false
-	}
-	return true
-}
-
-// tokWantErr fails the test unless r is the error response status/code.
-func tokWantErr(t testing.TB, r tokResp, status int, code, what string) {
-	t.Helper()
-	if !tokWant(t, r, status, what) {
-		return
-	}
-	if got := r.errorCode(); got != code {
-		t.Errorf("%s: %s: error %q, want %q; body %s", what, r.req, got, code, r.body)
-	}
-}
-
 // tokWantNoStore fails unless the response forbids caching.
-func tokWantNoStore(t testing.TB, r tokResp, what string) {
+func tokWantNoStore(t testing.TB, r e2eResp, what string) {
 	t.Helper()
 	if cc := r.header.Get("Cache-Control"); !strings.Contains(strings.ToLower(cc), "no-store") {
 		t.Errorf("%s: %s: Cache-Control %q, want no-store", what, r.req, cc)
@@ -297,9 +51,9 @@ func tokWantNoStore(t testing.TB, r tokResp, what string) {
 
 // tokWant401 fails unless r is a 401 that challenges for a bearer token
 // with error="invalid_token".
-func tokWant401(t testing.TB, r tokResp, what string) {
+func tokWant401(t testing.TB, r e2eResp, what string) {
 	t.Helper()
-	if !tokWant(t, r, http.StatusUnauthorized, what) {
+	if !r.wantFor(t, what, http.StatusUnauthorized) {
 		return
 	}
 	www := strings.Join(r.header.Values("WWW-Authenticate"), ", ")
@@ -308,100 +62,26 @@ func tokWant401(t testing.TB, r tokResp, what string) {
 	}
 }
 
-var tokSeq atomic.Int64
-
-func tokEmail(prefix string) string {
-	return fmt.Sprintf("tok-%s-%d@x.test", prefix, tokSeq.Add(1))
-}
-
-// register creates a user through the API and returns its id.
-func (s *tokServer) register(t testing.TB, email string) string {
-	t.Helper()
-	r := s.postJSON(t, "/v1/users", map[string]string{"email": email, "password": tokPassword})
-	if !tokWant(t, r, http.StatusCreated, "register "+email) {
-		t.FailNow()
-	}
-	id, _ := r.object(t)["id"].(string)
-	if id == "" {
-		t.Fatalf("register %s: no id in %s", email, r.body)
-	}
-	return id
-}
-
-// cookieLogin signs in with POST /v1/session and returns the cookie's value
-// and the session's public id.
-func (s *tokServer) cookieLogin(t testing.TB, email, password string) (cookie, sessionID string) {
-	t.Helper()
-	r := s.postJSON(t, "/v1/session", map[string]string{"email": email, "password": password})
-	if !tokWant(t, r, http.StatusCreated, "cookie login "+email) {
-		t.FailNow()
-	}
-	for _, c := range (&http.Response{Header: r.header}).Cookies() {
-		if c.Name == tokCookie && c.Value != "" {
-			cookie = c.Value
-		}
-	}
-	sess, _ := r.object(t)["session"].(map[string]any)
-	sessionID, _ = sess["id"].(string)
-	if cookie == "" || sessionID == "" {
-		t.Fatalf("cookie login %s: no cookie or session id: %q %s", email, r.header.Values("Set-Cookie"), r.body)
-	}
-	return cookie, sessionID
-}
-
-// cli runs a data command on the server's data directory.
-func (s *tokServer) cli(t testing.TB, stdin string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	args = append(slices.Clone(args), "--data-dir", s.dataDir)
-	err := run(ctx, args, tokNoEnv, strings.NewReader(stdin), &out, &errOut)
-	if err != nil {
-		err = fmt.Errorf("%w (stderr %q)", err, errOut.String())
-	}
-	return out.String(), err
-}
-
-func (s *tokServer) mustCLI(t testing.TB, stdin string, args ...string) string {
-	t.Helper()
-	out, err := s.cli(t, stdin, args...)
-	if err != nil {
-		t.Fatalf("sesame %s: %v", strings.Join(args, " "), err)
-	}
-	return out
-}
-
-// admin creates an admin with "sesame user add --role admin" while the
-// server runs, and returns its id and an access token.
-func (s *tokServer) admin(t testing.TB) (id, accessToken string) {
-	t.Helper()
-	email := tokEmail("admin")
-	out := s.mustCLI(t, tokPassword+"\n", "user", "add", "--email", email, "--role", "admin", "--password-stdin")
-	id, _, _ = strings.Cut(strings.TrimSpace(out), "\t")
-	return id, s.grant(t, email, tokPassword).access
-}
-
 // tokGrant is a successful token response.
 type tokGrant struct {
 	access    string
 	refresh   string
 	expiresIn float64
-	resp      tokResp
+	resp      e2eResp
 }
 
 // tokGrantOf checks a token response against RFC 6749 §5.1 and the
 // contract: 200, JSON, no-store, Bearer, and both tokens.
-func tokGrantOf(t testing.TB, r tokResp, what string) tokGrant {
+func tokGrantOf(t testing.TB, r e2eResp, what string) tokGrant {
 	t.Helper()
-	if !tokWant(t, r, http.StatusOK, what) {
+	if !r.wantFor(t, what, http.StatusOK) {
 		t.FailNow()
 	}
 	tokWantNoStore(t, r, what)
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("%s: Content-Type %q, want application/json", what, ct)
 	}
-	m := r.object(t)
+	m := r.json(t)
 	g := tokGrant{resp: r}
 	g.access, _ = m["access_token"].(string)
 	g.refresh, _ = m["refresh_token"].(string)
@@ -426,53 +106,59 @@ func tokGrantOf(t testing.TB, r tokResp, what string) tokGrant {
 }
 
 // grant runs the password grant (form body) and checks the answer.
-func (s *tokServer) grant(t testing.TB, email, password string) tokGrant {
+func (s *e2eServer) grant(t testing.TB, email, password string) tokGrant {
 	t.Helper()
 	r := s.form(t, "/v1/token", url.Values{"grant_type": {"password"}, "username": {email}, "password": {password}}.Encode())
 	return tokGrantOf(t, r, "password grant for "+email)
 }
 
 // refresh runs the refresh_token grant (form body).
-func (s *tokServer) refresh(t testing.TB, rt string) tokResp {
+func (s *e2eServer) refresh(t testing.TB, rt string) e2eResp {
 	t.Helper()
 	return s.form(t, "/v1/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode())
 }
 
-func (s *tokServer) mustRefresh(t testing.TB, rt, what string) tokGrant {
+func (s *e2eServer) mustRefresh(t testing.TB, rt, what string) tokGrant {
 	t.Helper()
 	return tokGrantOf(t, s.refresh(t, rt), what)
 }
 
-func (s *tokServer) userinfo(t testing.TB, at string) tokResp {
+// revoke revokes the token (form body) and fails unless the answer is 200.
+func (s *e2eServer) revoke(t testing.TB, token, what string) {
 	t.Helper()
-	return s.do(t, "GET", "/v1/userinfo", "", "", tokBearer(at)...)
+	s.form(t, "/v1/token/revoke", url.Values{"token": {token}}.Encode()).wantFor(t, what, http.StatusOK)
 }
 
-// wantLive fails unless the access token gets 200 from /v1/userinfo.
-func (s *tokServer) wantLive(t testing.TB, at, what string) {
+func (s *e2eServer) userinfo(t testing.TB, at string) e2eResp {
 	t.Helper()
-	tokWant(t, s.userinfo(t, at), http.StatusOK, what+": access token must work")
+	return s.do(t, "GET", "/v1/userinfo", nil, e2eBearer(at))
 }
 
-// wantDead fails unless the access token gets 401 from /v1/userinfo.
-func (s *tokServer) wantDead(t testing.TB, at, what string) {
+// wantAccessAlive fails unless the access token gets 200 from /v1/userinfo.
+func (s *e2eServer) wantAccessAlive(t testing.TB, at, what string) {
+	t.Helper()
+	s.userinfo(t, at).wantFor(t, what+": access token must work", http.StatusOK)
+}
+
+// wantAccessDead fails unless the access token gets 401 from /v1/userinfo.
+func (s *e2eServer) wantAccessDead(t testing.TB, at, what string) {
 	t.Helper()
 	tokWant401(t, s.userinfo(t, at), what+": access token must be refused")
 }
 
 // wantRefreshDead fails unless the refresh token gets 400 invalid_grant.
-func (s *tokServer) wantRefreshDead(t testing.TB, rt, what string) {
+func (s *e2eServer) wantRefreshDead(t testing.TB, rt, what string) {
 	t.Helper()
 	r := s.refresh(t, rt)
-	tokWantErr(t, r, http.StatusBadRequest, "invalid_grant", what+": refresh token must be refused")
+	r.wantFor(t, what+": refresh token must be refused", http.StatusBadRequest, "invalid_grant")
 	tokWantNoStore(t, r, what)
 }
 
 // audit returns the user's audit events, newest first.
-func (s *tokServer) audit(t testing.TB, adminAT, userID string) []map[string]any {
+func (s *e2eServer) audit(t testing.TB, adminAT, userID string) []map[string]any {
 	t.Helper()
-	r := s.do(t, "GET", "/v1/admin/audit?user_id="+url.QueryEscape(userID), "", "", tokBearer(adminAT)...)
-	if !tokWant(t, r, http.StatusOK, "audit") {
+	r := s.do(t, "GET", "/v1/admin/audit?user_id="+url.QueryEscape(userID), nil, e2eBearer(adminAT))
+	if !r.wantFor(t, "audit", http.StatusOK) {
 		t.FailNow()
 	}
 	var body struct {
@@ -629,10 +315,10 @@ func tokClone(m map[string]any) map[string]any {
 }
 
 // jwks fetches /.well-known/jwks.json: the raw document and its keys.
-func (s *tokServer) jwks(t testing.TB) ([]byte, []map[string]any) {
+func (s *e2eServer) jwks(t testing.TB) ([]byte, []map[string]any) {
 	t.Helper()
-	r := s.do(t, "GET", "/.well-known/jwks.json", "", "")
-	if !tokWant(t, r, http.StatusOK, "JWKS") {
+	r := s.do(t, "GET", "/.well-known/jwks.json", nil)
+	if !r.wantFor(t, "JWKS", http.StatusOK) {
 		t.FailNow()
 	}
 	if ct := r.header.Get("Content-Type"); !strings.Contains(ct, "json") {
@@ -648,7 +334,7 @@ func (s *tokServer) jwks(t testing.TB) ([]byte, []map[string]any) {
 }
 
 // jwk returns the JWKS key with the kid, failing if there is none.
-func (s *tokServer) jwk(t testing.TB, kid string) map[string]any {
+func (s *e2eServer) jwk(t testing.TB, kid string) map[string]any {
 	t.Helper()
 	_, keys := s.jwks(t)
 	for _, k := range keys {
@@ -760,22 +446,15 @@ func tokHMACSecrets(t testing.TB, jwk map[string]any, jwksDoc []byte) map[string
 	return out
 }
 
-// tokRandomSecret returns a well-formed but unknown refresh token.
-func tokRandomSecret() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return tokB64(b[:])
-}
-
 // --- tests ---
 
 // TestTokenPasswordGrant covers POST /v1/token with the password grant:
 // form and JSON bodies, the errors of RFC 6749 §5.2, and throttling.
 func TestTokenPasswordGrant(t *testing.T) {
 	t.Parallel()
-	s := tokStart(t, "")
-	email := tokEmail("grant")
-	s.register(t, email)
+	s := e2eStart(t)
+	email := e2eEmail("grant")
+	s.register(t, email, e2ePassword)
 	form := func(kv ...string) string {
 		v := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -785,13 +464,13 @@ func TestTokenPasswordGrant(t *testing.T) {
 	}
 
 	t.Run("form", func(t *testing.T) {
-		g := s.grant(t, email, tokPassword)
+		g := s.grant(t, email, e2ePassword)
 		if g.expiresIn < 590 || g.expiresIn > 600 {
 			t.Errorf("expires_in = %v, want about 600 (the default --access-token-ttl 10m)", g.expiresIn)
 		}
 		// The username is an email: trimmed, NFKC-normalised and compared
 		// case-insensitively, as everywhere.
-		r := s.do(t, "POST", "/v1/token", tokFormCT+"; charset=UTF-8", form("grant_type", "password", "username", "  "+strings.ToUpper(email)+" ", "password", tokPassword))
+		r := s.do(t, "POST", "/v1/token", form("grant_type", "password", "username", "  "+strings.ToUpper(email)+" ", "password", e2ePassword), e2eHeader("Content-Type", e2eFormCT+"; charset=UTF-8"))
 		g2 := tokGrantOf(t, r, "form with charset parameter and an upper-case username")
 		if got := tokParse(t, g2.access).str("email"); got != email {
 			t.Errorf("email claim %q for username %q, want the account's %q", got, strings.ToUpper(email), email)
@@ -799,80 +478,80 @@ func TestTokenPasswordGrant(t *testing.T) {
 	})
 
 	t.Run("json", func(t *testing.T) {
-		r := s.postJSON(t, "/v1/token", map[string]string{"grant_type": "password", "username": email, "password": tokPassword})
+		r := s.do(t, "POST", "/v1/token", map[string]string{"grant_type": "password", "username": email, "password": e2ePassword})
 		g := tokGrantOf(t, r, "JSON password grant")
 		if g.expiresIn < 590 || g.expiresIn > 600 {
 			t.Errorf("expires_in = %v, want about 600", g.expiresIn)
 		}
-		s.wantLive(t, g.access, "JSON grant")
+		s.wantAccessAlive(t, g.access, "JSON grant")
 	})
 
 	t.Run("wrong credentials", func(t *testing.T) {
 		for name, body := range map[string]string{
 			"wrong password": form("grant_type", "password", "username", email, "password", "not the password at all"),
-			"unknown user":   form("grant_type", "password", "username", tokEmail("nobody"), "password", tokPassword),
+			"unknown user":   form("grant_type", "password", "username", e2eEmail("nobody"), "password", e2ePassword),
 		} {
 			r := s.form(t, "/v1/token", body)
-			tokWantErr(t, r, http.StatusBadRequest, "invalid_grant", name)
+			r.wantFor(t, name, http.StatusBadRequest, "invalid_grant")
 			tokWantNoStore(t, r, name)
 		}
-		r := s.postJSON(t, "/v1/token", map[string]string{"grant_type": "password", "username": email, "password": "not the password either"})
-		tokWantErr(t, r, http.StatusBadRequest, "invalid_grant", "JSON wrong password")
+		r := s.do(t, "POST", "/v1/token", map[string]string{"grant_type": "password", "username": email, "password": "not the password either"})
+		r.wantFor(t, "JSON wrong password", http.StatusBadRequest, "invalid_grant")
 		// Reset the account's throttle for the subtests below.
-		s.grant(t, email, tokPassword)
+		s.grant(t, email, e2ePassword)
 	})
 
 	t.Run("unsupported grant types", func(t *testing.T) {
 		for _, gt := range []string{"authorization_code", "client_credentials", "implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer", "password2"} {
-			r := s.form(t, "/v1/token", form("grant_type", gt, "username", email, "password", tokPassword, "code", "x", "refresh_token", "y"))
-			tokWantErr(t, r, http.StatusBadRequest, "unsupported_grant_type", "form grant_type="+gt)
+			r := s.form(t, "/v1/token", form("grant_type", gt, "username", email, "password", e2ePassword, "code", "x", "refresh_token", "y"))
+			r.wantFor(t, "form grant_type="+gt, http.StatusBadRequest, "unsupported_grant_type")
 			tokWantNoStore(t, r, "grant_type="+gt)
-			r = s.postJSON(t, "/v1/token", map[string]string{"grant_type": gt})
-			tokWantErr(t, r, http.StatusBadRequest, "unsupported_grant_type", "JSON grant_type="+gt)
+			r = s.do(t, "POST", "/v1/token", map[string]string{"grant_type": gt})
+			r.wantFor(t, "JSON grant_type="+gt, http.StatusBadRequest, "unsupported_grant_type")
 		}
 	})
 
 	t.Run("malformed requests", func(t *testing.T) {
-		good := form("grant_type", "password", "username", email, "password", tokPassword)
+		good := form("grant_type", "password", "username", email, "password", e2ePassword)
 		cases := []struct {
 			name, path, ctype, body string
 		}{
-			{"empty form", "/v1/token", tokFormCT, ""},
-			{"no grant_type", "/v1/token", tokFormCT, form("username", email, "password", tokPassword)},
-			{"empty grant_type", "/v1/token", tokFormCT, form("grant_type", "", "username", email, "password", tokPassword)},
-			{"no username", "/v1/token", tokFormCT, form("grant_type", "password", "password", tokPassword)},
-			{"no password", "/v1/token", tokFormCT, form("grant_type", "password", "username", email)},
-			{"empty password", "/v1/token", tokFormCT, form("grant_type", "password", "username", email, "password", "")},
-			{"no refresh_token", "/v1/token", tokFormCT, form("grant_type", "refresh_token")},
-			{"repeated grant_type", "/v1/token", tokFormCT, good + "&grant_type=password"},
-			{"repeated username", "/v1/token", tokFormCT, good + "&username=" + url.QueryEscape(email)},
-			{"repeated password", "/v1/token", tokFormCT, good + "&password=" + url.QueryEscape(tokPassword)},
-			{"repeated refresh_token", "/v1/token", tokFormCT, "grant_type=refresh_token&refresh_token=a&refresh_token=b"},
-			{"bad percent escape", "/v1/token", tokFormCT, "grant_type=password&username=%zz&password=x"},
-			{"semicolon separator", "/v1/token", tokFormCT, "grant_type=password;username=" + url.QueryEscape(email) + ";password=x"},
-			{"parameters in the query string", "/v1/token?" + good, tokFormCT, ""},
+			{"empty form", "/v1/token", e2eFormCT, ""},
+			{"no grant_type", "/v1/token", e2eFormCT, form("username", email, "password", e2ePassword)},
+			{"empty grant_type", "/v1/token", e2eFormCT, form("grant_type", "", "username", email, "password", e2ePassword)},
+			{"no username", "/v1/token", e2eFormCT, form("grant_type", "password", "password", e2ePassword)},
+			{"no password", "/v1/token", e2eFormCT, form("grant_type", "password", "username", email)},
+			{"empty password", "/v1/token", e2eFormCT, form("grant_type", "password", "username", email, "password", "")},
+			{"no refresh_token", "/v1/token", e2eFormCT, form("grant_type", "refresh_token")},
+			{"repeated grant_type", "/v1/token", e2eFormCT, good + "&grant_type=password"},
+			{"repeated username", "/v1/token", e2eFormCT, good + "&username=" + url.QueryEscape(email)},
+			{"repeated password", "/v1/token", e2eFormCT, good + "&password=" + url.QueryEscape(e2ePassword)},
+			{"repeated refresh_token", "/v1/token", e2eFormCT, "grant_type=refresh_token&refresh_token=a&refresh_token=b"},
+			{"bad percent escape", "/v1/token", e2eFormCT, "grant_type=password&username=%zz&password=x"},
+			{"semicolon separator", "/v1/token", e2eFormCT, "grant_type=password;username=" + url.QueryEscape(email) + ";password=x"},
+			{"parameters in the query string", "/v1/token?" + good, e2eFormCT, ""},
 			{"text/plain body", "/v1/token", "text/plain", good},
 			{"no content type", "/v1/token", "", good},
-			{"malformed JSON", "/v1/token", tokJSONCT, `{"grant_type":"password",`},
-			{"JSON array", "/v1/token", tokJSONCT, `[{"grant_type":"password"}]`},
-			{"JSON wrong type", "/v1/token", tokJSONCT, `{"grant_type":"password","username":1,"password":2}`},
-			{"JSON repeated key", "/v1/token", tokJSONCT, `{"grant_type":"password","username":"` + email + `","password":"x","password":"` + tokPassword + `"}`},
-			{"JSON trailing data", "/v1/token", tokJSONCT, `{"grant_type":"password","username":"` + email + `","password":"` + tokPassword + `"} {}`},
-			{"JSON no grant_type", "/v1/token", tokJSONCT, `{"username":"` + email + `","password":"` + tokPassword + `"}`},
-			{"JSON null grant_type", "/v1/token", tokJSONCT, `{"grant_type":null,"username":"` + email + `","password":"` + tokPassword + `"}`},
-			{"empty JSON body", "/v1/token", tokJSONCT, ``},
+			{"malformed JSON", "/v1/token", e2eJSONCT, `{"grant_type":"password",`},
+			{"JSON array", "/v1/token", e2eJSONCT, `[{"grant_type":"password"}]`},
+			{"JSON wrong type", "/v1/token", e2eJSONCT, `{"grant_type":"password","username":1,"password":2}`},
+			{"JSON repeated key", "/v1/token", e2eJSONCT, `{"grant_type":"password","username":"` + email + `","password":"x","password":"` + e2ePassword + `"}`},
+			{"JSON trailing data", "/v1/token", e2eJSONCT, `{"grant_type":"password","username":"` + email + `","password":"` + e2ePassword + `"} {}`},
+			{"JSON no grant_type", "/v1/token", e2eJSONCT, `{"username":"` + email + `","password":"` + e2ePassword + `"}`},
+			{"JSON null grant_type", "/v1/token", e2eJSONCT, `{"grant_type":null,"username":"` + email + `","password":"` + e2ePassword + `"}`},
+			{"empty JSON body", "/v1/token", e2eJSONCT, ``},
 		}
 		for _, c := range cases {
-			r := s.do(t, "POST", c.path, c.ctype, c.body)
-			tokWantErr(t, r, http.StatusBadRequest, "invalid_request", c.name)
+			r := s.do(t, "POST", c.path, c.body, e2eHeader("Content-Type", c.ctype)) // no content type if c.ctype is empty
+			r.wantFor(t, c.name, http.StatusBadRequest, "invalid_request")
 			tokWantNoStore(t, r, c.name)
 		}
 	})
 
 	t.Run("throttle", func(t *testing.T) {
-		victim := tokEmail("throttled")
-		s.register(t, victim)
-		var limited tokResp
+		victim := e2eEmail("throttled")
+		s.register(t, victim, e2ePassword)
+		var limited e2eResp
 		n := 0
 		for n < 10 {
 			n++
@@ -881,7 +560,7 @@ func TestTokenPasswordGrant(t *testing.T) {
 				limited = r
 				break
 			}
-			tokWantErr(t, r, http.StatusBadRequest, "invalid_grant", fmt.Sprintf("wrong password #%d", n))
+			r.wantFor(t, fmt.Sprintf("wrong password #%d", n), http.StatusBadRequest, "invalid_grant")
 		}
 		if limited.status != http.StatusTooManyRequests {
 			t.Fatalf("10 wrong passwords in a row on /v1/token were never throttled (429)")
@@ -896,12 +575,12 @@ func TestTokenPasswordGrant(t *testing.T) {
 		}
 		// Throttled means throttled: the right password is refused too, on
 		// this endpoint and on the cookie login of the same account.
-		r := s.form(t, "/v1/token", form("grant_type", "password", "username", victim, "password", tokPassword))
-		tokWant(t, r, http.StatusTooManyRequests, "right password while throttled")
-		r = s.postJSON(t, "/v1/session", map[string]string{"email": victim, "password": tokPassword})
-		tokWant(t, r, http.StatusTooManyRequests, "cookie login of an account throttled through /v1/token")
+		r := s.form(t, "/v1/token", form("grant_type", "password", "username", victim, "password", e2ePassword))
+		r.wantFor(t, "right password while throttled", http.StatusTooManyRequests)
+		r = s.do(t, "POST", "/v1/session", map[string]string{"email": victim, "password": e2ePassword})
+		r.wantFor(t, "cookie login of an account throttled through /v1/token", http.StatusTooManyRequests)
 		// Another account is not affected.
-		s.grant(t, email, tokPassword)
+		s.grant(t, email, e2ePassword)
 	})
 }
 
@@ -914,19 +593,19 @@ func TestTokenShape(t *testing.T) {
 	for _, alg := range []string{"EdDSA", "ES256", "RS256"} {
 		t.Run(alg, func(t *testing.T) {
 			t.Parallel()
-			var s *tokServer
+			var s *e2eServer
 			if alg == "EdDSA" {
-				s = tokStart(t, "") // the default
+				s = e2eStart(t) // the default
 			} else {
-				s = tokStart(t, "", "--signing-alg", alg)
+				s = e2eStart(t, "--signing-alg", alg)
 			}
 			if want := "http://" + s.host; s.issuer != want {
 				t.Errorf("issuer logged as %q, want %q (the default)", s.issuer, want)
 			}
-			email := tokEmail("shape-" + strings.ToLower(alg))
-			uid := s.register(t, email)
+			email := e2eEmail("shape-" + strings.ToLower(alg))
+			uid := s.register(t, email, e2ePassword)
 			before := time.Now()
-			g := s.grant(t, email, tokPassword)
+			g := s.grant(t, email, e2ePassword)
 			j := tokParse(t, g.access)
 
 			// Header.
@@ -1039,9 +718,9 @@ func TestTokenShape(t *testing.T) {
 			}
 
 			// Discovery.
-			r := s.do(t, "GET", "/.well-known/openid-configuration", "", "")
-			if tokWant(t, r, http.StatusOK, "discovery") {
-				d := r.object(t)
+			r := s.do(t, "GET", "/.well-known/openid-configuration", nil)
+			if r.wantFor(t, "discovery", http.StatusOK) {
+				d := r.json(t)
 				if d["issuer"] != s.issuer {
 					t.Errorf("discovery issuer = %v, want %q", d["issuer"], s.issuer)
 				}
@@ -1062,15 +741,15 @@ func TestTokenShape(t *testing.T) {
 				if !strings.HasPrefix(ju, s.issuer+"/") {
 					t.Errorf("jwks_uri = %q, want a URL under the issuer", ju)
 				} else {
-					rr := s.do(t, "GET", strings.TrimPrefix(ju, s.base), "", "")
-					if tokWant(t, rr, http.StatusOK, "jwks_uri") && !bytes.Equal(rr.body, doc) {
+					rr := s.do(t, "GET", strings.TrimPrefix(ju, s.base), nil)
+					if rr.wantFor(t, "jwks_uri", http.StatusOK) && !bytes.Equal(rr.body, doc) {
 						t.Errorf("jwks_uri serves %s, want the JWKS %s", rr.body, doc)
 					}
 				}
 			}
 
 			// The token works, and nothing made from the public key does.
-			s.wantLive(t, g.access, alg+" token")
+			s.wantAccessAlive(t, g.access, alg+" token")
 			attacks := map[string]string{}
 			for name, secret := range tokHMACSecrets(t, key, doc) {
 				for hname, h := range map[string]func() hash.Hash{"HS256": sha256.New, "HS384": sha512.New384, "HS512": sha512.New} {
@@ -1099,35 +778,35 @@ func TestTokenShape(t *testing.T) {
 // and where an access token may (not) come from.
 func TestTokenUserinfo(t *testing.T) {
 	t.Parallel()
-	s := tokStart(t, "")
-	email := tokEmail("userinfo")
-	uid := s.register(t, email)
-	g := s.grant(t, email, tokPassword)
-	cookie, _ := s.cookieLogin(t, email, tokPassword)
+	s := e2eStart(t)
+	email := e2eEmail("userinfo")
+	uid := s.register(t, email, e2ePassword)
+	g := s.grant(t, email, e2ePassword)
+	cookie := s.login(t, email, e2ePassword).cookie
 
-	check := func(r tokResp, auth string) {
+	check := func(r e2eResp, auth string) {
 		t.Helper()
-		if !tokWant(t, r, http.StatusOK, "userinfo by "+auth) {
+		if !r.wantFor(t, "userinfo by "+auth, http.StatusOK) {
 			return
 		}
-		m := r.object(t)
+		m := r.json(t)
 		roles, _ := m["roles"].([]any)
 		if m["sub"] != uid || m["email"] != email || m["auth"] != auth || !slices.Contains(roles, any("user")) {
 			t.Errorf("userinfo by %s = %s, want sub %s, email %s, roles [user], auth %q", auth, r.body, uid, email, auth)
 		}
 	}
 	check(s.userinfo(t, g.access), "token")
-	check(s.do(t, "GET", "/v1/userinfo", "", "", tokWithCookie(cookie)...), "session")
+	check(s.do(t, "GET", "/v1/userinfo", nil, e2eCookie(cookie)), "session")
 
-	tokWant401(t, s.do(t, "GET", "/v1/userinfo", "", ""), "no credentials")
-	tokWant401(t, s.do(t, "GET", "/v1/userinfo?access_token="+url.QueryEscape(g.access), "", ""), "access_token query parameter")
+	tokWant401(t, s.do(t, "GET", "/v1/userinfo", nil), "no credentials")
+	tokWant401(t, s.do(t, "GET", "/v1/userinfo?access_token="+url.QueryEscape(g.access), nil), "access_token query parameter")
 	tokWant401(t, s.userinfo(t, g.refresh), "refresh token as bearer")
 	tokWant401(t, s.userinfo(t, "not-a-token"), "garbage bearer")
-	tokWant401(t, s.do(t, "GET", "/v1/userinfo", "", "", "Authorization", "Bearer "), "empty bearer")
-	tokWant401(t, s.do(t, "GET", "/v1/userinfo", "", "", "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(email+":"+tokPassword))), "basic credentials")
-	tokWant401(t, s.do(t, "GET", "/v1/userinfo", "", "", tokWithCookie(tokRandomSecret())...), "unknown cookie")
+	tokWant401(t, s.do(t, "GET", "/v1/userinfo", nil, e2eHeader("Authorization", "Bearer ")), "empty bearer")
+	tokWant401(t, s.do(t, "GET", "/v1/userinfo", nil, e2eHeader("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(email+":"+e2ePassword)))), "basic credentials")
+	tokWant401(t, s.do(t, "GET", "/v1/userinfo", nil, e2eCookie(e2eRandomSecret())), "unknown cookie")
 	// The refresh token is not a session cookie either.
-	tokWant401(t, s.do(t, "GET", "/v1/userinfo", "", "", tokWithCookie(g.refresh)...), "refresh token as cookie")
+	tokWant401(t, s.do(t, "GET", "/v1/userinfo", nil, e2eCookie(g.refresh)), "refresh token as cookie")
 	// The token still works after all that.
 	check(s.userinfo(t, g.access), "token")
 }
@@ -1136,38 +815,38 @@ func TestTokenUserinfo(t *testing.T) {
 // tokens: every one is 401, and none reaches the admin API.
 func TestTokenForgery(t *testing.T) {
 	t.Parallel()
-	a := tokStart(t, "")
-	b := tokStart(t, "") // another Sesame, another key
+	a := e2eStart(t)
+	b := e2eStart(t) // another Sesame, another key
 	// Nodes on a's database, hence a's keys: only iss, or only aud, differ.
-	cIss := tokStart(t, a.dataDir, "--issuer", "https://evil.example", "--audience", a.issuer)
-	dAud := tokStart(t, a.dataDir, "--issuer", a.issuer, "--audience", "https://other-api.example")
-	same := tokStart(t, a.dataDir, "--issuer", a.issuer) // control: same iss, aud and keys
+	cIss := e2eStartNode(t, "", a.dataDir, e2eNoEnv, "--issuer", "https://evil.example", "--audience", a.issuer)
+	dAud := e2eStartNode(t, "", a.dataDir, e2eNoEnv, "--issuer", a.issuer, "--audience", "https://other-api.example")
+	same := e2eStartNode(t, "", a.dataDir, e2eNoEnv, "--issuer", a.issuer) // control: same iss, aud and keys
 
-	email := tokEmail("forgery")
-	a.register(t, email)
-	g := a.grant(t, email, tokPassword)
+	email := e2eEmail("forgery")
+	a.register(t, email, e2ePassword)
+	g := a.grant(t, email, e2ePassword)
 	j := tokParse(t, g.access)
 	kid := a.kid
 	doc, _ := a.jwks(t)
 	key := a.jwk(t, kid)
-	a.wantLive(t, g.access, "genuine token")
-	tokWantErr(t, a.do(t, "GET", "/v1/admin/users", "", "", tokBearer(g.access)...), http.StatusForbidden, "forbidden", "genuine non-admin token on the admin API")
+	a.wantAccessAlive(t, g.access, "genuine token")
+	a.do(t, "GET", "/v1/admin/users", nil, e2eBearer(g.access)).wantFor(t, "genuine non-admin token on the admin API", http.StatusForbidden, "forbidden")
 
-	bEmail := tokEmail("other-server")
-	b.register(t, bEmail)
-	foreign := b.grant(t, bEmail, tokPassword).access
+	bEmail := e2eEmail("other-server")
+	b.register(t, bEmail, e2ePassword)
+	foreign := b.grant(t, bEmail, e2ePassword).access
 	if tokParse(t, foreign).header["kid"] == kid {
 		t.Fatalf("two servers with different data directories share kid %q", kid)
 	}
-	wrongIss := cIss.grant(t, email, tokPassword).access
-	wrongAud := dAud.grant(t, email, tokPassword).access
-	control := same.grant(t, email, tokPassword).access
+	wrongIss := cIss.grant(t, email, e2ePassword).access
+	wrongAud := dAud.grant(t, email, e2ePassword).access
+	control := same.grant(t, email, e2ePassword).access
 	if h := tokParse(t, wrongIss).header["kid"]; h != kid {
 		t.Errorf("node on the same database signs with kid %v, want %q", h, kid)
 	}
-	a.wantLive(t, control, "token of another node with the same issuer, audience and keys (control)")
-	b.wantLive(t, foreign, "b's own token (control)")
-	cIss.wantLive(t, wrongIss, "the iss-node's own token (control)")
+	a.wantAccessAlive(t, control, "token of another node with the same issuer, audience and keys (control)")
+	b.wantAccessAlive(t, foreign, "b's own token (control)")
+	cIss.wantAccessAlive(t, wrongIss, "the iss-node's own token (control)")
 
 	// An attacker's server for jku and x5u: it must never be asked.
 	var hits atomic.Int64
@@ -1293,7 +972,7 @@ func TestTokenForgery(t *testing.T) {
 	}
 	// Forged admin tokens never reach the admin API.
 	for _, name := range []string{"payload: roles admin", "alg none, admin, no signature", "alg EdDSA, attacker key, admin", "HS256 admin with raw x", "HS256 admin with JWK JSON", "HS256 admin with base64 x"} {
-		r := a.do(t, "GET", "/v1/admin/users", "", "", tokBearer(attacks[name])...)
+		r := a.do(t, "GET", "/v1/admin/users", nil, e2eBearer(attacks[name]))
 		tokWant401(t, r, "admin API with "+name)
 	}
 	// The foreign-iss token on the server whose iss it is works, and
@@ -1303,8 +982,8 @@ func TestTokenForgery(t *testing.T) {
 	tokWant401(t, b.userinfo(t, g.access), "a's token on another Sesame server")
 	// The genuine tokens survived every attempt (nothing got revoked or
 	// cached wrongly).
-	a.wantLive(t, g.access, "genuine token after the attacks")
-	a.wantLive(t, g2.access, "second genuine token after the attacks")
+	a.wantAccessAlive(t, g.access, "genuine token after the attacks")
+	a.wantAccessAlive(t, g2.access, "second genuine token after the attacks")
 	if err := tokVerify(t, key, j); err != nil {
 		t.Errorf("genuine token: %v", err)
 	}
@@ -1365,14 +1044,14 @@ func tokPad(seg string) string {
 // --refresh-token-ttl after login, its access tokens with it.
 func TestTokenExpiry(t *testing.T) {
 	t.Parallel()
-	s := tokStart(t, "", "--access-token-ttl", "2s", "--token-leeway", "0s")
-	f := tokStart(t, "", "--refresh-token-ttl", "3s", "--token-leeway", "0s")
-	email := tokEmail("expiry")
-	s.register(t, email)
-	f.register(t, email)
+	s := e2eStart(t, "--access-token-ttl", "2s", "--token-leeway", "0s")
+	f := e2eStart(t, "--refresh-token-ttl", "3s", "--token-leeway", "0s")
+	email := e2eEmail("expiry")
+	s.register(t, email, e2ePassword)
+	f.register(t, email, e2ePassword)
 
 	start := time.Now()
-	g := s.grant(t, email, tokPassword)
+	g := s.grant(t, email, e2ePassword)
 	if g.expiresIn < 1 || g.expiresIn > 2 {
 		t.Errorf("expires_in = %v, want 2 (--access-token-ttl 2s)", g.expiresIn)
 	}
@@ -1382,11 +1061,11 @@ func TestTokenExpiry(t *testing.T) {
 	}
 	r := s.userinfo(t, g.access)
 	if time.Since(start) < 900*time.Millisecond {
-		tokWant(t, r, http.StatusOK, "fresh 2s token")
+		r.wantFor(t, "fresh 2s token", http.StatusOK)
 	}
 
 	fStart := time.Now()
-	fg := f.grant(t, email, tokPassword)
+	fg := f.grant(t, email, e2ePassword)
 	fGranted := time.Now() // the family ends at most 3 s after this
 	if fg.expiresIn > 3 {
 		t.Errorf("expires_in = %v with --refresh-token-ttl 3s, want at most 3: no access token outlives its family", fg.expiresIn)
@@ -1397,18 +1076,18 @@ func TestTokenExpiry(t *testing.T) {
 	fg2 := f.mustRefresh(t, fg.refresh, "refresh of a 3s family")
 
 	time.Sleep(time.Until(start.Add(3100 * time.Millisecond)))
-	s.wantDead(t, g.access, "token 3s after it was issued with a 2s lifetime")
-	tokWant401(t, s.do(t, "GET", "/v1/sessions", "", "", tokBearer(g.access)...), "expired token on /v1/sessions")
+	s.wantAccessDead(t, g.access, "token 3s after it was issued with a 2s lifetime")
+	tokWant401(t, s.do(t, "GET", "/v1/sessions", nil, e2eBearer(g.access)), "expired token on /v1/sessions")
 	// The family lives on: a refresh gives a fresh, working token.
 	g2 := s.mustRefresh(t, g.refresh, "refresh after the access token expired")
-	s.wantLive(t, g2.access, "fresh token after refresh")
+	s.wantAccessAlive(t, g2.access, "fresh token after refresh")
 	// Revoking an expired token is 200 (RFC 7009: nothing to do).
-	tokWant(t, s.form(t, "/v1/token/revoke", url.Values{"token": {g.access}}.Encode()), http.StatusOK, "revoking an expired token")
+	s.revoke(t, g.access, "revoking an expired token")
 
 	time.Sleep(time.Until(fGranted.Add(3300 * time.Millisecond)))
 	f.wantRefreshDead(t, fg2.refresh, "refresh token of a family past --refresh-token-ttl")
-	f.wantDead(t, fg2.access, "access token of a family past --refresh-token-ttl")
-	f.wantDead(t, fg.access, "first access token of a family past --refresh-token-ttl")
+	f.wantAccessDead(t, fg2.access, "access token of a family past --refresh-token-ttl")
+	f.wantAccessDead(t, fg.access, "first access token of a family past --refresh-token-ttl")
 }
 
 // TestTokenRefreshAtFamilyEnd refreshes in the last fraction of a second
@@ -1419,18 +1098,18 @@ func TestTokenExpiry(t *testing.T) {
 // leaves the refresh token spent without handing out its successor.
 func TestTokenRefreshAtFamilyEnd(t *testing.T) {
 	t.Parallel()
-	s := tokStart(t, "", "--refresh-token-ttl", "2s")
-	email := tokEmail("family-end")
-	s.register(t, email)
+	s := e2eStart(t, "--refresh-token-ttl", "2s")
+	email := e2eEmail("family-end")
+	s.register(t, email, e2ePassword)
 	for attempt := 1; ; attempt++ {
 		// Start the family early in a second, so that it ends early in one
 		// and most of that last second is left to aim at.
 		now := time.Now()
 		time.Sleep(now.Truncate(time.Second).Add(time.Second + 300*time.Millisecond).Sub(now))
-		g := s.grant(t, email, tokPassword)
+		g := s.grant(t, email, e2ePassword)
 		sid := tokParseSID(g.access)
-		r := s.do(t, "GET", "/v1/sessions", "", "", tokBearer(g.access)...)
-		if !tokWant(t, r, http.StatusOK, "GET /v1/sessions") {
+		r := s.do(t, "GET", "/v1/sessions", nil, e2eBearer(g.access))
+		if !r.wantFor(t, "GET /v1/sessions", http.StatusOK) {
 			return
 		}
 		var body struct {
@@ -1471,7 +1150,7 @@ func TestTokenRefreshAtFamilyEnd(t *testing.T) {
 			}
 		case http.StatusBadRequest:
 			t.Logf("refresh %v before the family ends: 400 %s", end.Sub(sent).Round(time.Millisecond), r.body)
-			tokWantErr(t, r, http.StatusBadRequest, "invalid_grant", "refresh in the family's last second")
+			r.wantFor(t, "refresh in the family's last second", http.StatusBadRequest, "invalid_grant")
 		default:
 			t.Errorf("refresh %v before the family ends (at %s): status %d, want 200 or 400 invalid_grant; body %s",
 				end.Sub(sent).Round(time.Millisecond), end.Format("15:04:05.000"), r.status, r.body)
@@ -1491,15 +1170,15 @@ func TestTokenRefreshAtFamilyEnd(t *testing.T) {
 // grace window, revocation by refresh or access token, and the audit log.
 func TestTokenRefresh(t *testing.T) {
 	t.Parallel()
-	s := tokStart(t, "")
-	_, adminAT := s.admin(t)
-	email := tokEmail("refresh")
-	uid := s.register(t, email)
+	s := e2eStart(t)
+	adminAT := s.grant(t, s.createAdmin(t), e2ePassword).access
+	email := e2eEmail("refresh")
+	uid := s.register(t, email, e2ePassword)
 
 	var reuseSID, revokedRefreshSID, revokedAccessSID string
 
 	t.Run("rotation and reuse", func(t *testing.T) {
-		g1 := s.grant(t, email, tokPassword)
+		g1 := s.grant(t, email, e2ePassword)
 		sid := tokParse(t, g1.access).str("sid")
 		reuseSID = sid
 		g2 := s.mustRefresh(t, g1.refresh, "first refresh")
@@ -1518,23 +1197,23 @@ func TestTokenRefresh(t *testing.T) {
 			}
 		}
 		for i, at := range []string{g1.access, g2.access, g3.access} {
-			s.wantLive(t, at, fmt.Sprintf("access token %d before any reuse", i+1))
+			s.wantAccessAlive(t, at, fmt.Sprintf("access token %d before any reuse", i+1))
 		}
 		// The first refresh token, retired, comes back: the family ends.
 		r := s.refresh(t, g1.refresh)
-		tokWantErr(t, r, http.StatusBadRequest, "invalid_grant", "replayed refresh token")
+		r.wantFor(t, "replayed refresh token", http.StatusBadRequest, "invalid_grant")
 		tokWantNoStore(t, r, "replayed refresh token")
-		s.wantDead(t, g3.access, "newest access token right after a reuse")
+		s.wantAccessDead(t, g3.access, "newest access token right after a reuse")
 		s.wantRefreshDead(t, g3.refresh, "newest refresh token after a reuse")
 		s.wantRefreshDead(t, g2.refresh, "middle refresh token after a reuse")
-		s.wantDead(t, g1.access, "first access token after a reuse")
-		s.wantDead(t, g2.access, "second access token after a reuse")
-		tokWant401(t, s.do(t, "GET", "/v1/sessions", "", "", tokBearer(g3.access)...), "GET /v1/sessions with a token of the ended family")
+		s.wantAccessDead(t, g1.access, "first access token after a reuse")
+		s.wantAccessDead(t, g2.access, "second access token after a reuse")
+		tokWant401(t, s.do(t, "GET", "/v1/sessions", nil, e2eBearer(g3.access)), "GET /v1/sessions with a token of the ended family")
 	})
 
 	t.Run("race without grace", func(t *testing.T) {
-		g := s.grant(t, email, tokPassword)
-		results := make([]tokResp, 2)
+		g := s.grant(t, email, e2ePassword)
+		results := make([]e2eResp, 2)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for i := range results {
@@ -1551,7 +1230,7 @@ func TestTokenRefresh(t *testing.T) {
 			case http.StatusOK:
 				won = append(won, tokGrantOf(t, r, "racing refresh"))
 			case http.StatusBadRequest:
-				tokWantErr(t, r, http.StatusBadRequest, "invalid_grant", "racing refresh that lost")
+				r.wantFor(t, "racing refresh that lost", http.StatusBadRequest, "invalid_grant")
 			default:
 				t.Errorf("racing refresh: status %d, want 200 or 400; body %s", r.status, r.body)
 			}
@@ -1560,18 +1239,18 @@ func TestTokenRefresh(t *testing.T) {
 			t.Fatalf("%d of 2 racing refreshes with the same token succeeded without a grace window, want exactly 1", len(won))
 		}
 		// The loser was a replay: the winner's family is over.
-		s.wantDead(t, won[0].access, "winner's access token after the replay")
+		s.wantAccessDead(t, won[0].access, "winner's access token after the replay")
 		s.wantRefreshDead(t, won[0].refresh, "winner's refresh token after the replay")
-		s.wantDead(t, g.access, "the family's first access token after the replay")
+		s.wantAccessDead(t, g.access, "the family's first access token after the replay")
 	})
 
 	t.Run("json refresh and bad refresh tokens", func(t *testing.T) {
-		g := s.grant(t, email, tokPassword)
-		r := s.postJSON(t, "/v1/token", map[string]string{"grant_type": "refresh_token", "refresh_token": g.refresh})
+		g := s.grant(t, email, e2ePassword)
+		r := s.do(t, "POST", "/v1/token", map[string]string{"grant_type": "refresh_token", "refresh_token": g.refresh})
 		g2 := tokGrantOf(t, r, "JSON refresh")
-		s.wantLive(t, g2.access, "access token from a JSON refresh")
+		s.wantAccessAlive(t, g2.access, "access token from a JSON refresh")
 		for name, rt := range map[string]string{
-			"unknown":           tokRandomSecret(),
+			"unknown":           e2eRandomSecret(),
 			"garbage":           "garbage",
 			"access token":      g2.access,
 			"with a space":      g2.refresh + " ",
@@ -1592,67 +1271,67 @@ func TestTokenRefresh(t *testing.T) {
 				continue
 			}
 			r := s.refresh(t, rt)
-			tokWantErr(t, r, http.StatusBadRequest, "invalid_grant", "refresh with "+name)
+			r.wantFor(t, "refresh with "+name, http.StatusBadRequest, "invalid_grant")
 		}
 		// None of those ended or rotated the family.
-		s.wantLive(t, g2.access, "access token after bad refresh attempts")
+		s.wantAccessAlive(t, g2.access, "access token after bad refresh attempts")
 		g3 := s.mustRefresh(t, g2.refresh, "refresh after bad refresh attempts")
-		s.wantLive(t, g3.access, "access token of the refresh after bad attempts")
+		s.wantAccessAlive(t, g3.access, "access token of the refresh after bad attempts")
 	})
 
 	t.Run("revoke refresh token", func(t *testing.T) {
-		g := s.grant(t, email, tokPassword)
+		g := s.grant(t, email, e2ePassword)
 		revokedRefreshSID = tokParse(t, g.access).str("sid")
 		g2 := s.mustRefresh(t, g.refresh, "refresh before revoking")
-		s.wantLive(t, g2.access, "before revoking")
+		s.wantAccessAlive(t, g2.access, "before revoking")
 		r := s.form(t, "/v1/token/revoke", url.Values{"token": {g2.refresh}, "token_type_hint": {"refresh_token"}}.Encode())
-		tokWant(t, r, http.StatusOK, "revoking a refresh token (form)")
-		s.wantDead(t, g2.access, "access token right after its refresh token was revoked")
-		s.wantDead(t, g.access, "older access token of the revoked family")
+		r.wantFor(t, "revoking a refresh token (form)", http.StatusOK)
+		s.wantAccessDead(t, g2.access, "access token right after its refresh token was revoked")
+		s.wantAccessDead(t, g.access, "older access token of the revoked family")
 		s.wantRefreshDead(t, g2.refresh, "revoked refresh token")
 		// Revoking again is still 200.
-		tokWant(t, s.form(t, "/v1/token/revoke", url.Values{"token": {g2.refresh}}.Encode()), http.StatusOK, "revoking a revoked refresh token")
+		s.revoke(t, g2.refresh, "revoking a revoked refresh token")
 	})
 
 	t.Run("revoke access token", func(t *testing.T) {
-		g := s.grant(t, email, tokPassword)
+		g := s.grant(t, email, e2ePassword)
 		revokedAccessSID = tokParse(t, g.access).str("sid")
-		s.wantLive(t, g.access, "before revoking")
-		r := s.postJSON(t, "/v1/token/revoke", map[string]string{"token": g.access})
-		tokWant(t, r, http.StatusOK, "revoking an access token (JSON)")
-		s.wantDead(t, g.access, "access token right after it was revoked")
+		s.wantAccessAlive(t, g.access, "before revoking")
+		r := s.do(t, "POST", "/v1/token/revoke", map[string]string{"token": g.access})
+		r.wantFor(t, "revoking an access token (JSON)", http.StatusOK)
+		s.wantAccessDead(t, g.access, "access token right after it was revoked")
 		s.wantRefreshDead(t, g.refresh, "refresh token of the family whose access token was revoked")
-		tokWant(t, s.postJSON(t, "/v1/token/revoke", map[string]string{"token": g.access}), http.StatusOK, "revoking a revoked access token")
+		s.do(t, "POST", "/v1/token/revoke", map[string]string{"token": g.access}).wantFor(t, "revoking a revoked access token", http.StatusOK)
 	})
 
 	t.Run("revoke garbage and malformed requests", func(t *testing.T) {
-		g := s.grant(t, email, tokPassword)
+		g := s.grant(t, email, e2ePassword)
 		for name, tok := range map[string]string{
 			"garbage":            "garbage",
-			"unknown secret":     tokRandomSecret(),
+			"unknown secret":     e2eRandomSecret(),
 			"forged JWT":         tokForge(t, map[string]any{"alg": "none", "typ": "at+jwt"}, tokParse(t, g.access).claims, nil),
 			"tampered JWT":       tokParse(t, g.access).seg[0] + "." + tokB64([]byte(`{"sid":"x"}`)) + "." + tokParse(t, g.access).seg[2],
 			"very long garbage":  strings.Repeat("x", 5000),
 			"JWT-shaped garbage": "a.b.c",
 		} {
-			tokWant(t, s.form(t, "/v1/token/revoke", url.Values{"token": {tok}}.Encode()), http.StatusOK, "revoking "+name+" (form)")
-			tokWant(t, s.postJSON(t, "/v1/token/revoke", map[string]string{"token": tok}), http.StatusOK, "revoking "+name+" (JSON)")
+			s.revoke(t, tok, "revoking "+name+" (form)")
+			s.do(t, "POST", "/v1/token/revoke", map[string]string{"token": tok}).wantFor(t, "revoking "+name+" (JSON)", http.StatusOK)
 		}
 		for _, c := range []struct{ name, ctype, body string }{
-			{"empty form", tokFormCT, ""},
-			{"no token", tokFormCT, "token_type_hint=refresh_token"},
-			{"empty token", tokFormCT, "token="},
-			{"repeated token", tokFormCT, url.Values{"token": {g.refresh, g.access}}.Encode()},
-			{"bad percent escape", tokFormCT, "token=%zz"},
-			{"JSON without token", tokJSONCT, `{}`},
-			{"malformed JSON", tokJSONCT, `{"token":`},
-			{"JSON wrong type", tokJSONCT, `{"token":1}`},
+			{"empty form", e2eFormCT, ""},
+			{"no token", e2eFormCT, "token_type_hint=refresh_token"},
+			{"empty token", e2eFormCT, "token="},
+			{"repeated token", e2eFormCT, url.Values{"token": {g.refresh, g.access}}.Encode()},
+			{"bad percent escape", e2eFormCT, "token=%zz"},
+			{"JSON without token", e2eJSONCT, `{}`},
+			{"malformed JSON", e2eJSONCT, `{"token":`},
+			{"JSON wrong type", e2eJSONCT, `{"token":1}`},
 			{"text/plain", "text/plain", "token=" + g.refresh},
 		} {
-			tokWantErr(t, s.do(t, "POST", "/v1/token/revoke", c.ctype, c.body), http.StatusBadRequest, "invalid_request", "revoke: "+c.name)
+			s.do(t, "POST", "/v1/token/revoke", c.body, e2eHeader("Content-Type", c.ctype)).wantFor(t, "revoke: "+c.name, http.StatusBadRequest, "invalid_request")
 		}
 		// None of that touched the family.
-		s.wantLive(t, g.access, "access token after garbage revocations")
+		s.wantAccessAlive(t, g.access, "access token after garbage revocations")
 		s.mustRefresh(t, g.refresh, "refresh after garbage revocations")
 	})
 
@@ -1679,8 +1358,8 @@ func TestTokenRefresh(t *testing.T) {
 			tokWantEvent(t, events, "token.revoked", revokedAccessSID)
 		}
 		for _, e := range tokEvents(events, "token.issued") {
-			if e["user_agent"] != tokAgent || e["ip"] != "127.0.0.1" {
-				t.Errorf("token.issued event %v: want ip 127.0.0.1 and user_agent %q", e, tokAgent)
+			if e["user_agent"] != e2eAgent || e["ip"] != "127.0.0.1" {
+				t.Errorf("token.issued event %v: want ip 127.0.0.1 and user_agent %q", e, e2eAgent)
 				break
 			}
 		}
@@ -1692,13 +1371,13 @@ func TestTokenRefresh(t *testing.T) {
 // replay ends the family.
 func TestTokenRefreshGrace(t *testing.T) {
 	t.Parallel()
-	s := tokStart(t, "", "--refresh-reuse-grace", "5s")
-	email := tokEmail("grace")
-	s.register(t, email)
-	g := s.grant(t, email, tokPassword)
+	s := e2eStart(t, "--refresh-reuse-grace", "5s")
+	email := e2eEmail("grace")
+	s.register(t, email, e2ePassword)
+	g := s.grant(t, email, e2ePassword)
 
 	const n = 4
-	results := make([]tokResp, n)
+	results := make([]e2eResp, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range results {
@@ -1721,11 +1400,11 @@ func TestTokenRefreshGrace(t *testing.T) {
 		accesses = append(accesses, gg.access)
 	}
 	for i, at := range append(accesses, g.access) {
-		s.wantLive(t, at, fmt.Sprintf("access token %d after the race", i+1))
+		s.wantAccessAlive(t, at, fmt.Sprintf("access token %d after the race", i+1))
 	}
 	// The family keeps working.
 	g3 := s.mustRefresh(t, successor, "refresh with the shared successor")
-	s.wantLive(t, g3.access, "after the race")
+	s.wantAccessAlive(t, g3.access, "after the race")
 	// A client that lost the answer retries within the window: same successor.
 	g4 := s.mustRefresh(t, g3.refresh, "refresh")
 	retired := time.Now()
@@ -1733,13 +1412,13 @@ func TestTokenRefreshGrace(t *testing.T) {
 	if again.refresh != g4.refresh {
 		t.Errorf("retry within the grace window got %q, want the same successor %q", again.refresh, g4.refresh)
 	}
-	s.wantLive(t, g4.access, "after the retry")
-	s.wantLive(t, again.access, "retry's access token")
+	s.wantAccessAlive(t, g4.access, "after the retry")
+	s.wantAccessAlive(t, again.access, "retry's access token")
 	// After the window, presenting the retired token again ends the family.
 	time.Sleep(time.Until(retired.Add(5500 * time.Millisecond)))
 	r := s.refresh(t, g3.refresh)
-	tokWantErr(t, r, http.StatusBadRequest, "invalid_grant", "retired refresh token after the grace window")
-	s.wantDead(t, g4.access, "family's access token after a replay outside the window")
+	r.wantFor(t, "retired refresh token after the grace window", http.StatusBadRequest, "invalid_grant")
+	s.wantAccessDead(t, g4.access, "family's access token after a replay outside the window")
 	s.wantRefreshDead(t, g4.refresh, "family's newest refresh token after a replay outside the window")
 }
 
@@ -1747,16 +1426,16 @@ func TestTokenRefreshGrace(t *testing.T) {
 // sessions, and ended by every way of ending sessions.
 func TestTokenSessions(t *testing.T) {
 	t.Parallel()
-	s := tokStart(t, "")
-	_, adminAT := s.admin(t)
-	email := tokEmail("sessions")
-	uid := s.register(t, email)
-	password := tokPassword
+	s := e2eStart(t)
+	adminAT := s.grant(t, s.createAdmin(t), e2ePassword).access
+	email := e2eEmail("sessions")
+	uid := s.register(t, email, e2ePassword)
+	password := e2ePassword
 	sidOf := func(g tokGrant) string { return tokParseSID(g.access) }
-	list := func(t *testing.T, hdr ...string) map[string]map[string]any {
+	list := func(t *testing.T, auth e2eOpt) map[string]map[string]any {
 		t.Helper()
-		r := s.do(t, "GET", "/v1/sessions", "", "", hdr...)
-		if !tokWant(t, r, http.StatusOK, "GET /v1/sessions") {
+		r := s.do(t, "GET", "/v1/sessions", nil, auth)
+		if !r.wantFor(t, "GET /v1/sessions", http.StatusOK) {
 			t.FailNow()
 		}
 		var body struct {
@@ -1778,93 +1457,94 @@ func TestTokenSessions(t *testing.T) {
 		return out
 	}
 
-	cookie, cookieSID := s.cookieLogin(t, email, password)
+	l := s.login(t, email, password)
+	cookie, cookieSID := l.cookie, l.sessionID
 	f1 := s.grant(t, email, password)
 
 	t.Run("listing", func(t *testing.T) {
-		byToken := list(t, tokBearer(f1.access)...)
+		byToken := list(t, e2eBearer(f1.access))
 		if x := byToken[sidOf(f1)]; x == nil || x["current"] != true {
 			t.Errorf("listing by bearer: the token family %s is %v, want listed with current true", sidOf(f1), x)
 		}
 		if x := byToken[cookieSID]; x == nil || x["current"] != false {
 			t.Errorf("listing by bearer: the cookie session %s is %v, want listed with current false", cookieSID, x)
 		}
-		byCookie := list(t, tokWithCookie(cookie)...)
+		byCookie := list(t, e2eCookie(cookie))
 		if x := byCookie[sidOf(f1)]; x == nil || x["current"] != false {
 			t.Errorf("listing by cookie: the token family is %v, want listed with current false", x)
 		}
 		if x := byCookie[cookieSID]; x == nil || x["current"] != true {
 			t.Errorf("listing by cookie: the cookie session is %v, want current true", x)
 		}
-		if x := byToken[sidOf(f1)]; x != nil && (x["user_agent"] != tokAgent || x["ip"] != "127.0.0.1") {
-			t.Errorf("token family listed as %v, want ip 127.0.0.1 and user_agent %q", x, tokAgent)
+		if x := byToken[sidOf(f1)]; x != nil && (x["user_agent"] != e2eAgent || x["ip"] != "127.0.0.1") {
+			t.Errorf("token family listed as %v, want ip 127.0.0.1 and user_agent %q", x, e2eAgent)
 		}
 	})
 
 	t.Run("another user cannot end the family", func(t *testing.T) {
-		r := s.do(t, "DELETE", "/v1/sessions/"+sidOf(f1), "", "", tokBearer(adminAT)...)
-		tokWantErr(t, r, http.StatusNotFound, "not_found", "DELETE of another user's token family")
-		s.wantLive(t, f1.access, "family after another user tried to end it")
+		r := s.do(t, "DELETE", "/v1/sessions/"+sidOf(f1), nil, e2eBearer(adminAT))
+		r.wantFor(t, "DELETE of another user's token family", http.StatusNotFound, "not_found")
+		s.wantAccessAlive(t, f1.access, "family after another user tried to end it")
 	})
 
 	t.Run("DELETE /v1/sessions/{sid} from the cookie session", func(t *testing.T) {
-		r := s.do(t, "DELETE", "/v1/sessions/"+sidOf(f1), "", "", tokWithCookie(cookie)...)
-		tokWant(t, r, http.StatusNoContent, "ending the token family from the cookie session")
-		s.wantDead(t, f1.access, "access token right after its family was ended")
+		r := s.do(t, "DELETE", "/v1/sessions/"+sidOf(f1), nil, e2eCookie(cookie))
+		r.wantFor(t, "ending the token family from the cookie session", http.StatusNoContent)
+		s.wantAccessDead(t, f1.access, "access token right after its family was ended")
 		s.wantRefreshDead(t, f1.refresh, "refresh token of the ended family")
-		if x := list(t, tokWithCookie(cookie)...)[sidOf(f1)]; x != nil {
+		if x := list(t, e2eCookie(cookie))[sidOf(f1)]; x != nil {
 			t.Errorf("ended family still listed: %v", x)
 		}
-		tokWantErr(t, s.do(t, "DELETE", "/v1/sessions/"+sidOf(f1), "", "", tokWithCookie(cookie)...), http.StatusNotFound, "not_found", "ending it again")
+		s.do(t, "DELETE", "/v1/sessions/"+sidOf(f1), nil, e2eCookie(cookie)).wantFor(t, "ending it again", http.StatusNotFound, "not_found")
 	})
 
 	t.Run("DELETE /v1/sessions/{sid} of the family by its own token", func(t *testing.T) {
 		f := s.grant(t, email, password)
-		r := s.do(t, "DELETE", "/v1/sessions/"+sidOf(f), "", "", tokBearer(f.access)...)
-		tokWant(t, r, http.StatusNoContent, "a family ending itself")
-		s.wantDead(t, f.access, "access token of a family that ended itself")
+		r := s.do(t, "DELETE", "/v1/sessions/"+sidOf(f), nil, e2eBearer(f.access))
+		r.wantFor(t, "a family ending itself", http.StatusNoContent)
+		s.wantAccessDead(t, f.access, "access token of a family that ended itself")
 		s.wantRefreshDead(t, f.refresh, "refresh token of a family that ended itself")
 	})
 
 	t.Run("DELETE /v1/sessions by bearer keeps only the caller's family", func(t *testing.T) {
 		keep := s.grant(t, email, password)
 		other := s.grant(t, email, password)
-		r := s.do(t, "DELETE", "/v1/sessions", "", "", tokBearer(keep.access)...)
-		tokWant(t, r, http.StatusNoContent, "DELETE /v1/sessions by bearer")
-		s.wantDead(t, other.access, "other family's access token")
+		r := s.do(t, "DELETE", "/v1/sessions", nil, e2eBearer(keep.access))
+		r.wantFor(t, "DELETE /v1/sessions by bearer", http.StatusNoContent)
+		s.wantAccessDead(t, other.access, "other family's access token")
 		s.wantRefreshDead(t, other.refresh, "other family's refresh token")
-		if s.do(t, "GET", "/v1/session", "", "", tokWithCookie(cookie)...).status != http.StatusUnauthorized {
+		if s.getSession(t, cookie).status != http.StatusUnauthorized {
 			t.Errorf("the cookie session survived DELETE /v1/sessions by another session's token")
 		}
-		s.wantLive(t, keep.access, "the caller's own family")
+		s.wantAccessAlive(t, keep.access, "the caller's own family")
 		s.mustRefresh(t, keep.refresh, "the caller's own family")
 	})
 
 	t.Run("logout of a cookie session", func(t *testing.T) {
-		c, _ := s.cookieLogin(t, email, password)
+		c := s.login(t, email, password).cookie
 		f := s.grant(t, email, password)
-		tokWant(t, s.do(t, "DELETE", "/v1/session", "", "", tokWithCookie(c)...), http.StatusNoContent, "logout")
-		tokWant401(t, s.do(t, "GET", "/v1/userinfo", "", "", tokWithCookie(c)...), "userinfo with the logged-out cookie")
+		s.do(t, "DELETE", "/v1/session", nil, e2eCookie(c)).wantFor(t, "logout", http.StatusNoContent)
+		tokWant401(t, s.do(t, "GET", "/v1/userinfo", nil, e2eCookie(c)), "userinfo with the logged-out cookie")
 		// The contract does not say that a logout ends the user's other
 		// sessions; record what happens to a separate token family.
 		t.Logf("after a cookie logout, a separate token family of the same user gets %d from /v1/userinfo", s.userinfo(t, f.access).status)
 	})
 
 	t.Run("password change ends every token family", func(t *testing.T) {
-		c, _ := s.cookieLogin(t, email, password)
+		c := s.login(t, email, password).cookie
 		f := s.grant(t, email, password)
 		g := s.grant(t, email, password)
 		newPassword := password + " v2"
-		r := s.postJSON(t, "/v1/password", map[string]string{"current_password": password, "new_password": newPassword}, tokWithCookie(c)...)
-		if !tokWant(t, r, http.StatusNoContent, "POST /v1/password by cookie") {
+		r := s.do(t, "POST", "/v1/password", map[string]string{"current_password": password, "new_password": newPassword}, e2eCookie(c))
+		if !r.wantFor(t, "POST /v1/password by cookie", http.StatusNoContent) {
 			t.FailNow()
 		}
 		password = newPassword
-		s.wantDead(t, f.access, "token family's access token right after a password change")
+		s.wantAccessDead(t, f.access, "token family's access token right after a password change")
 		s.wantRefreshDead(t, f.refresh, "token family's refresh token after a password change")
-		s.wantDead(t, g.access, "second family's access token after a password change")
+		s.wantAccessDead(t, g.access, "second family's access token after a password change")
 		s.wantRefreshDead(t, g.refresh, "second family's refresh token after a password change")
-		tokWant(t, s.do(t, "GET", "/v1/userinfo", "", "", tokWithCookie(c)...), http.StatusOK, "the changing cookie session survives")
+		s.do(t, "GET", "/v1/userinfo", nil, e2eCookie(c)).wantFor(t, "the changing cookie session survives", http.StatusOK)
 
 		// The same by bearer: the other family ends. Whether the caller's
 		// own family survives is read two ways from the contract ("every
@@ -1872,14 +1552,14 @@ func TestTokenSessions(t *testing.T) {
 		keep := s.grant(t, email, password)
 		other := s.grant(t, email, password)
 		newer := password + " v3"
-		r = s.postJSON(t, "/v1/password", map[string]string{"current_password": password, "new_password": newer}, tokBearer(keep.access)...)
-		if !tokWant(t, r, http.StatusNoContent, "POST /v1/password by bearer") {
+		r = s.do(t, "POST", "/v1/password", map[string]string{"current_password": password, "new_password": newer}, e2eBearer(keep.access))
+		if !r.wantFor(t, "POST /v1/password by bearer", http.StatusNoContent) {
 			t.FailNow()
 		}
 		password = newer
-		s.wantDead(t, other.access, "other family's access token after a password change by bearer")
+		s.wantAccessDead(t, other.access, "other family's access token after a password change by bearer")
 		s.wantRefreshDead(t, other.refresh, "other family's refresh token after a password change by bearer")
-		tokWant401(t, s.do(t, "GET", "/v1/userinfo", "", "", tokWithCookie(c)...), "cookie session after a password change by bearer")
+		tokWant401(t, s.do(t, "GET", "/v1/userinfo", nil, e2eCookie(c)), "cookie session after a password change by bearer")
 		rr := s.refresh(t, keep.refresh)
 		t.Logf("after a password change by bearer, the caller's own family: access token %d, refresh %d",
 			s.userinfo(t, keep.access).status, rr.status)
@@ -1887,25 +1567,25 @@ func TestTokenSessions(t *testing.T) {
 
 	t.Run("admin ends the user's sessions", func(t *testing.T) {
 		f := s.grant(t, email, password)
-		s.wantLive(t, f.access, "before the admin acts")
-		r := s.do(t, "DELETE", "/v1/admin/users/"+uid+"/sessions", "", "", tokBearer(adminAT)...)
-		tokWant(t, r, http.StatusNoContent, "admin DELETE /v1/admin/users/{id}/sessions")
-		s.wantDead(t, f.access, "access token right after the admin ended the user's sessions")
+		s.wantAccessAlive(t, f.access, "before the admin acts")
+		r := s.do(t, "DELETE", "/v1/admin/users/"+uid+"/sessions", nil, e2eBearer(adminAT))
+		r.wantFor(t, "admin DELETE /v1/admin/users/{id}/sessions", http.StatusNoContent)
+		s.wantAccessDead(t, f.access, "access token right after the admin ended the user's sessions")
 		s.wantRefreshDead(t, f.refresh, "refresh token after the admin ended the user's sessions")
-		s.wantLive(t, adminAT, "the admin's own token")
+		s.wantAccessAlive(t, adminAT, "the admin's own token")
 	})
 
 	t.Run("CLI sessions revoke while the server runs", func(t *testing.T) {
 		f := s.grant(t, email, password)
 		f2 := s.mustRefresh(t, f.refresh, "refresh before the CLI")
-		s.wantLive(t, f2.access, "before the CLI")
+		s.wantAccessAlive(t, f2.access, "before the CLI")
 		cliStart := time.Now()
 		s.mustCLI(t, "", "sessions", "revoke", "--email", email)
 		t.Logf("sesame sessions revoke took %v", time.Since(cliStart).Round(time.Millisecond))
-		s.wantDead(t, f2.access, "access token right after sesame sessions revoke")
+		s.wantAccessDead(t, f2.access, "access token right after sesame sessions revoke")
 		s.wantRefreshDead(t, f2.refresh, "refresh token after sesame sessions revoke")
 		s.wantRefreshDead(t, f.refresh, "retired refresh token after sesame sessions revoke")
-		s.wantLive(t, adminAT, "another user's token")
+		s.wantAccessAlive(t, adminAT, "another user's token")
 	})
 }
 
@@ -1915,15 +1595,15 @@ func TestTokenSessions(t *testing.T) {
 // node comes right after a bearer request to it, as a busy node sees.
 func TestTokenMultiNode(t *testing.T) {
 	t.Parallel()
-	a := tokStart(t, "")
-	b := tokStart(t, a.dataDir, "--issuer", a.issuer)
-	email := tokEmail("nodes")
-	uid := a.register(t, email)
+	a := e2eStart(t)
+	b := e2eStartNode(t, "", a.dataDir, e2eNoEnv, "--issuer", a.issuer)
+	email := e2eEmail("nodes")
+	uid := a.register(t, email, e2ePassword)
 
-	ga := a.grant(t, email, tokPassword)
-	b.wantLive(t, ga.access, "a's token on b")
+	ga := a.grant(t, email, e2ePassword)
+	b.wantAccessAlive(t, ga.access, "a's token on b")
 	gb := b.mustRefresh(t, ga.refresh, "a's refresh token on b")
-	a.wantLive(t, gb.access, "b's token on a")
+	a.wantAccessAlive(t, gb.access, "b's token on a")
 
 	// Each check comes right after a bearer request to the checking node,
 	// as on a busy node; a few times over, since what is checked is timing.
@@ -1931,10 +1611,10 @@ func TestTokenMultiNode(t *testing.T) {
 	t.Run("reuse detected on one node", func(t *testing.T) {
 		stale := 0
 		for i := range tries {
-			g1 := a.grant(t, email, tokPassword)
+			g1 := a.grant(t, email, e2ePassword)
 			g2 := a.mustRefresh(t, g1.refresh, "refresh on a")
-			b.wantLive(t, g2.access, "a's token on b before the replay")
-			tokWantErr(t, a.refresh(t, g1.refresh), http.StatusBadRequest, "invalid_grant", "replay on a")
+			b.wantAccessAlive(t, g2.access, "a's token on b before the replay")
+			a.refresh(t, g1.refresh).wantFor(t, "replay on a", http.StatusBadRequest, "invalid_grant")
 			if r := b.userinfo(t, g2.access); r.status == http.StatusOK {
 				stale++
 			} else {
@@ -1950,9 +1630,9 @@ func TestTokenMultiNode(t *testing.T) {
 	t.Run("revocation on one node", func(t *testing.T) {
 		stale := 0
 		for i := range tries {
-			g := b.grant(t, email, tokPassword)
-			a.wantLive(t, g.access, "b's new token on a")
-			tokWant(t, b.form(t, "/v1/token/revoke", url.Values{"token": {g.refresh}}.Encode()), http.StatusOK, "revoke on b")
+			g := b.grant(t, email, e2ePassword)
+			a.wantAccessAlive(t, g.access, "b's new token on a")
+			b.revoke(t, g.refresh, "revoke on b")
 			if r := a.userinfo(t, g.access); r.status == http.StatusOK {
 				stale++
 			} else {
@@ -1966,12 +1646,12 @@ func TestTokenMultiNode(t *testing.T) {
 	})
 
 	t.Run("admin on one node ends the user's families on the other", func(t *testing.T) {
-		_, adminAT := a.admin(t)
+		adminAT := a.grant(t, a.createAdmin(t), e2ePassword).access
 		stale := 0
 		for i := range tries {
-			g := b.grant(t, email, tokPassword)
-			b.wantLive(t, g.access, "token on b before the admin acts on a")
-			tokWant(t, a.do(t, "DELETE", "/v1/admin/users/"+uid+"/sessions", "", "", tokBearer(adminAT)...), http.StatusNoContent, "admin on a")
+			g := b.grant(t, email, e2ePassword)
+			b.wantAccessAlive(t, g.access, "token on b before the admin acts on a")
+			a.do(t, "DELETE", "/v1/admin/users/"+uid+"/sessions", nil, e2eBearer(adminAT)).wantFor(t, "admin on a", http.StatusNoContent)
 			if r := b.userinfo(t, g.access); r.status == http.StatusOK {
 				stale++
 			} else {
@@ -1985,10 +1665,10 @@ func TestTokenMultiNode(t *testing.T) {
 	})
 
 	// However long it lags, it does end.
-	g := b.grant(t, email, tokPassword)
-	tokWant(t, a.form(t, "/v1/token/revoke", url.Values{"token": {g.refresh}}.Encode()), http.StatusOK, "revoke on a")
+	g := b.grant(t, email, e2ePassword)
+	a.revoke(t, g.refresh, "revoke on a")
 	time.Sleep(200 * time.Millisecond)
-	b.wantDead(t, g.access, "token on b 200 ms after its family was revoked on a")
+	b.wantAccessDead(t, g.access, "token on b 200 ms after its family was revoked on a")
 }
 
 // TestTokenKeyRotation: "sesame keys rotate" while the server runs makes new
@@ -1996,10 +1676,10 @@ func TestTokenMultiNode(t *testing.T) {
 // working, their key still in the JWKS.
 func TestTokenKeyRotation(t *testing.T) {
 	t.Parallel()
-	s := tokStart(t, "")
-	email := tokEmail("rotation")
-	s.register(t, email)
-	g := s.grant(t, email, tokPassword)
+	s := e2eStart(t)
+	email := e2eEmail("rotation")
+	s.register(t, email, e2ePassword)
+	g := s.grant(t, email, e2ePassword)
 	oldKid := s.kid
 	if k := tokParse(t, g.access).header["kid"]; k != oldKid {
 		t.Fatalf("first token's kid %v, want the logged %q", k, oldKid)
@@ -2050,19 +1730,19 @@ func TestTokenKeyRotation(t *testing.T) {
 	if err := tokVerify(t, oldKey, newTok); err == nil {
 		t.Errorf("the new token verifies with the old key: the key did not change")
 	}
-	s.wantLive(t, newTok.raw, "token of the new key")
-	s.wantLive(t, g.access, "token of the old key after the rotation")
+	s.wantAccessAlive(t, newTok.raw, "token of the new key")
+	s.wantAccessAlive(t, g.access, "token of the old key after the rotation")
 	for i, at := range oldToks {
-		s.wantLive(t, at, fmt.Sprintf("old-key token %d (never presented before) after the rotation", i+1))
+		s.wantAccessAlive(t, at, fmt.Sprintf("old-key token %d (never presented before) after the rotation", i+1))
 	}
 	// A second poll later the old key is still published and accepted.
 	time.Sleep(5500 * time.Millisecond)
 	s.jwk(t, oldKid)
-	s.wantLive(t, g.access, "token of the old key a poll later")
+	s.wantAccessAlive(t, g.access, "token of the old key a poll later")
 	// The discovery document is unchanged.
-	r := s.do(t, "GET", "/.well-known/openid-configuration", "", "")
-	if tokWant(t, r, http.StatusOK, "discovery after rotation") {
-		algs, _ := r.object(t)["id_token_signing_alg_values_supported"].([]any)
+	r := s.do(t, "GET", "/.well-known/openid-configuration", nil)
+	if r.wantFor(t, "discovery after rotation", http.StatusOK) {
+		algs, _ := r.json(t)["id_token_signing_alg_values_supported"].([]any)
 		if !slices.Contains(algs, any("EdDSA")) {
 			t.Errorf("after rotation, id_token_signing_alg_values_supported = %v", algs)
 		}
@@ -2076,10 +1756,10 @@ func TestTokenKeyRotation(t *testing.T) {
 // window (TTL + leeway + two key polls) 12 s instead of 10 min 15 s.
 func TestTokenKeyRotationOtherAlg(t *testing.T) {
 	t.Parallel()
-	s := tokStart(t, "", "--access-token-ttl", "2s", "--token-leeway", "0s")
-	email := tokEmail("rotation-alg")
-	s.register(t, email)
-	g := s.grant(t, email, tokPassword)
+	s := e2eStart(t, "--access-token-ttl", "2s", "--token-leeway", "0s")
+	email := e2eEmail("rotation-alg")
+	s.register(t, email, e2ePassword)
+	g := s.grant(t, email, e2ePassword)
 	out := s.mustCLI(t, "", "keys", "rotate", "--signing-alg", "ES256")
 	rotated := time.Now()
 	t.Logf("sesame keys rotate --signing-alg ES256: %s", strings.TrimSpace(out))
