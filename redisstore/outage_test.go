@@ -50,6 +50,28 @@ func checkUnavailable(t *testing.T, st *redisstore.Store, s sesame.Session, with
 	for name, op := range operations(st, s) {
 		start := time.Now()
 		err := op(t.Context())
+		if name == "Session" {
+			// A session read before the outage is in the client-side cache
+			// until the client notices the dead connection (it drops the
+			// cache then: microseconds when Redis dies, the operation
+			// timeout when the network does), and never longer than
+			// recordCacheTTL (1 s) after it was read.
+			for tries := 1; err == nil && time.Since(start) < time.Second+within; tries++ {
+				if tries == 1 {
+					defer func() { t.Logf("Session with Redis down: answered from the cache for %v", time.Since(start)) }()
+				}
+				time.Sleep(time.Millisecond)
+				start2 := time.Now()
+				err = op(t.Context())
+				if took := time.Since(start2); took > within {
+					t.Errorf("Session with Redis down took %v, want at most %v", took.Round(time.Millisecond), within)
+				}
+			}
+			if !errors.Is(err, sesame.ErrUnavailable) {
+				t.Errorf("Session with Redis down: error %v, want one matching ErrUnavailable within a second", err)
+			}
+			continue
+		}
 		took := time.Since(start)
 		if !errors.Is(err, sesame.ErrUnavailable) {
 			t.Errorf("%s with Redis down: error %v, want one matching ErrUnavailable", name, err)
