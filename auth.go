@@ -501,14 +501,16 @@ func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID str
 // empty, to end them all) and returns how many it ended.
 func (a *Authenticator) RevokeSessions(ctx context.Context, userID, keepID string, c Client) (int, error) {
 	ids, err := a.cfg.Sessions.DeleteUserSessions(ctx, userID, keepID)
-	if err != nil {
-		return 0, err
-	}
+	// On an error, ids are those ended whose revocations may not be logged
+	// yet (see endSession): the set learns of them all the same.
 	for _, id := range ids {
 		if a.cfg.Revocations != nil {
 			a.cfg.Revocations.Add(id)
 		}
 		a.audit(ctx, Event{Type: EventSessionRevoked, UserID: userID, SessionID: id, IP: c.IP, UserAgent: c.UserAgent})
+	}
+	if err != nil {
+		return 0, err
 	}
 	return len(ids), nil
 }
@@ -552,14 +554,16 @@ func (a *Authenticator) Prepare(ctx context.Context) error {
 
 // endSession deletes the session (and with it any refresh family) and
 // tells the revocation set, so its access tokens stop working at once.
+//
+// The set learns of it even when the store reports an error: the session
+// may be gone with its revocation not yet logged (the store retries), and
+// an end that was asked for is at least honoured here.
 func (a *Authenticator) endSession(ctx context.Context, userID, id string) error {
-	if err := a.cfg.Sessions.DeleteSession(ctx, userID, id); err != nil {
-		return err
-	}
+	err := a.cfg.Sessions.DeleteSession(ctx, userID, id)
 	if a.cfg.Revocations != nil {
 		a.cfg.Revocations.Add(id)
 	}
-	return nil
+	return err
 }
 
 // audit records e, stamping the time. A failure to record is logged: the

@@ -407,3 +407,94 @@ func TestForgetExpired(t *testing.T) {
 		t.Errorf("Session(the new one) = %q, %v", got.ID, err)
 	}
 }
+
+// TestRevocationRetried checks that a revocation whose append to the log
+// failed reaches the log by itself once the log accepts appends again,
+// with nobody calling again (a client retrying its logout finds no
+// session, and would end nothing).
+func TestRevocationRetried(t *testing.T) {
+	needRedisServer(t)
+	srv := startRedis(t, freePort(t), t.TempDir())
+	port := fmt.Sprint(srv.port)
+	cli(t, "-p", port, "ACL", "SETUSER", "sesame", "on", ">pw", "~*", "&*", "+@all", "-xadd")
+	st, err := redisstore.Open(t.Context(), fmt.Sprintf("redis://sesame:pw@%s/0", srv.addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	a := newSession(sesame.NewID())
+	if err := st.CreateSession(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteSession(ctx, a.UserID, a.ID); err == nil {
+		t.Fatal("DeleteSession with the log refusing appends = nil, want an error")
+	}
+	time.Sleep(200 * time.Millisecond) // a retry or two fail meanwhile
+	cli(t, "-p", port, "ACL", "SETUSER", "sesame", "+xadd")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		list, err := st.RevocationsSince(ctx, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 1 && list[0].SessionID == a.ID {
+			break
+		}
+		if len(list) > 1 || time.Now().After(deadline) {
+			t.Fatalf("revocations logged = %v, want %s alone within 10s of the log accepting appends", list, a.ID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestFamilyBounded rotates one family far past RetiredTokensKept: the
+// family keeps its current token and the newest retired ones (a reuse of
+// which is still detected), and forgets the older ones with their
+// pointers.
+func TestFamilyBounded(t *testing.T) {
+	st := open(t, testURL())
+	ctx := t.Context()
+	s := newSession(sesame.NewID())
+	s.Kind = sesame.KindToken
+	if err := st.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok := func() sesame.RefreshToken {
+		_, h := sesame.NewSecret()
+		return sesame.RefreshToken{Hash: h, SessionID: s.ID, UserID: s.UserID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	chain := []sesame.RefreshToken{tok()}
+	if err := st.CreateRefreshToken(ctx, chain[0]); err != nil {
+		t.Fatal(err)
+	}
+	const rotations = redisstore.RetiredTokensKept + 30
+	for range rotations {
+		next := tok()
+		if err := st.RotateRefreshToken(ctx, chain[len(chain)-1].Hash, next); err != nil {
+			t.Fatal(err)
+		}
+		chain = append(chain, next)
+	}
+	c := st.Client()
+	n, err := c.Do(ctx, c.B().Hlen().Key(redisstore.FamilyKey(s.UserID, s.ID)).Build()).AsInt64()
+	if err != nil || n != redisstore.RetiredTokensKept+1 {
+		t.Errorf("family HLEN = %d, %v; want %d", n, err, redisstore.RetiredTokensKept+1)
+	}
+	forgotten := chain[rotations-redisstore.RetiredTokensKept-1]
+	if _, err := st.RefreshToken(ctx, forgotten.Hash); !errors.Is(err, sesame.ErrInvalidGrant) {
+		t.Errorf("RefreshToken(a forgotten retired token) = %v, want ErrInvalidGrant", err)
+	}
+	if got := pttl(t, st, fmt.Sprintf("rt:%x", forgotten.Hash)); got != -2 {
+		t.Errorf("the pointer of a forgotten token is still there (PTTL %v)", got)
+	}
+	oldestKept := chain[rotations-redisstore.RetiredTokensKept]
+	var reuse *sesame.ReuseError
+	if err := st.RotateRefreshToken(ctx, oldestKept.Hash, tok()); !errors.As(err, &reuse) {
+		t.Errorf("RotateRefreshToken(the oldest retired token kept) = %v, want a reuse", err)
+	}
+	if _, err := st.RefreshToken(ctx, chain[len(chain)-1].Hash); err != nil {
+		t.Errorf("RefreshToken(the current token) = %v", err)
+	}
+}

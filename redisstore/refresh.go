@@ -11,6 +11,14 @@ import (
 	"github.com/sesameauth/sesame"
 )
 
+// RetiredTokensKept is how many retired refresh tokens a family keeps
+// besides its current one. Presenting one of them again ends the family
+// (reuse detection); an older one is unknown (sesame.ErrInvalidGrant) and
+// ends nothing: it could not get tokens either. Without a bound, a client
+// refreshing for ever would grow its family's hash, and the script that
+// ends the family, without limit (Redis runs one script at a time).
+const RetiredTokensKept = 64
+
 // errTokenHashInUse is returned for a refresh token whose hash is already
 // stored: hashes of fresh random tokens never collide, so it is a bug in
 // the caller.
@@ -95,20 +103,30 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash [32]byte, next s
 	oldHex := hex.EncodeToString(oldHash[:])
 	res, err := rotateScript.Exec(ctx, s.client,
 		[]string{recordsKey(uid), familyKey(uid, sid)},
-		[]string{itoa(now), oldHex, hex.EncodeToString(next.Hash[:]), encodeToken(next), itoa(e), itoa(toMS(next.CreatedAt)), idField(sid)},
+		[]string{itoa(now), oldHex, hex.EncodeToString(next.Hash[:]), encodeToken(next), itoa(e), itoa(toMS(next.CreatedAt)), idField(sid), itoa(RetiredTokensKept)},
 	).ToArray()
 	if err != nil {
 		return translate(ctx, op, err)
 	}
 	code, _ := res[0].AsInt64()
 	if code == 1 {
+		if len(res) > 1 {
+			forgot, _ := res[1].AsStrSlice()
+			s.tidy(ctx, s.dropPointers([32]byte{}, forgot), nil)
+		}
 		return nil
 	}
-	if e > now {
-		s.tidy(ctx, []rueidis.Completed{s.client.B().Del().Key(nextPtr).Build()}, nil)
+	// Take back the pointer written above, unless it is the pointer of a
+	// token already stored: a hash in use (-1), or the successor the old
+	// token already has (a retry within the reuse grace, code 2).
+	dropNext := func() {
+		if e > now {
+			s.tidy(ctx, []rueidis.Completed{s.client.B().Del().Key(nextPtr).Build()}, nil)
+		}
 	}
 	switch code {
 	case 0:
+		dropNext()
 		return sesame.ErrInvalidGrant
 	case -1:
 		return fmt.Errorf("redisstore: %s: %w", op, errTokenHashInUse)
@@ -121,6 +139,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash [32]byte, next s
 		t, retired, err := decodeToken(oldHex, val, uid, sid)
 		if err != nil || !retired {
 			return fmt.Errorf("redisstore: %s: token of session %s: %v", op, sid, err)
+		}
+		if t.SuccessorHash != next.Hash {
+			dropNext()
 		}
 		return &sesame.ReuseError{Token: t, SuccessorCurrent: current == 1}
 	}

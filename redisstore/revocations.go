@@ -37,6 +37,58 @@ func (s *Store) appendRevocations(ctx context.Context, uid string, list []pendin
 	return nil
 }
 
+// maxRetries bounds the users whose pending revocations are retried in the
+// background at once; beyond it, they wait for the user's next session end.
+const maxRetries = 10_000
+
+// retryPending flushes the user's pending revocations in the background
+// after a failed append, until one succeeds, the store is closed, or the
+// revocations are older than the log keeps them. Without it, a revocation
+// whose append failed would wait for the user's next session end: a logout
+// retried by the client finds no session (401) and appends nothing.
+func (s *Store) retryPending(uid string) {
+	if _, scheduled := s.retrying.LoadOrStore(uid, struct{}{}); scheduled {
+		return
+	}
+	if s.retries.Add(1) > maxRetries {
+		s.retries.Add(-1)
+		s.retrying.Delete(uid)
+		return
+	}
+	go func() {
+		defer func() {
+			s.retrying.Delete(uid)
+			s.retries.Add(-1)
+		}()
+		giveUp := time.Now().Add(s.retention())
+		for delay := 50 * time.Millisecond; time.Now().Before(giveUp); delay = min(2*delay, 5*time.Second) {
+			select {
+			case <-s.closed:
+				return
+			case <-time.After(delay):
+			}
+			if s.flushPending(uid) == nil {
+				return
+			}
+		}
+	}()
+}
+
+// flushPending appends what is in the user's pending set to the log.
+func (s *Store) flushPending(uid string) error {
+	ctx, cancel := s.bound(context.Background())
+	defer cancel()
+	scores, err := s.client.Do(ctx, s.client.B().Zrange().Key(pendingKey(uid)).Min("0").Max("-1").Withscores().Build()).AsZScores()
+	if err != nil {
+		return translate(ctx, "flush pending revocations", err)
+	}
+	list := make([]pending, 0, len(scores))
+	for _, z := range scores {
+		list = append(list, pending{id: z.Member, at: int64(z.Score)})
+	}
+	return s.appendRevocations(ctx, uid, list)
+}
+
 // seqOf maps a stream ID (ms-seq) to a Seq: ms*1e6 + seq. Redis numbers the
 // entries of one millisecond from 0, so this is increasing as long as fewer
 // than a million revocations share a millisecond.

@@ -237,10 +237,12 @@ return 1
 // rotateScript retires the current token old and stores next in its place,
 // as one compare-and-swap.
 // KEYS: records, family. ARGV: now, old hash (hex), next hash (hex), next
-// value, next ExpiresAt, RetiredAt, the session's field.
+// value, next ExpiresAt, RetiredAt, the session's field, how many retired
+// tokens to keep.
 // It returns {0} if old is not a live token of a live session, {-1} if
 // next's hash is in use, {2, old value, successor current (0/1)} if old was
-// retired already, and {1} when rotated.
+// retired already, and {1, hashes of the retired tokens it forgot} when
+// rotated.
 var rotateScript = rueidis.NewLuaScript(tokenPrelude + `
 local now = tonumber(ARGV[1])
 if not sessionLive(KEYS[1], ARGV[7], now) then return {0} end
@@ -258,7 +260,38 @@ if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return {-1} end
 redis.call('HSET', KEYS[2], ARGV[2], ov .. ':' .. ARGV[6] .. ':' .. ARGV[3], ARGV[3], ARGV[4])
 local t = redis.call('PEXPIRETIME', KEYS[2])
 if t == -1 or t < tonumber(ARGV[5]) then redis.call('PEXPIREAT', KEYS[2], ARGV[5]) end
-return {1}
+-- Keep the family to its current token and the newest retired ones: a
+-- client refreshing for ever must not grow it (and the script that ends
+-- it) without bound.
+local dropped = {}
+local keep = tonumber(ARGV[8])
+local n = redis.call('HLEN', KEYS[2])
+if n > keep + 1 then
+  -- The oldest are the heads of the chains of successors (retired tokens
+  -- that are nobody's successor); forget them along their chains.
+  local all = redis.call('HGETALL', KEYS[2])
+  local succ, isSucc, heads = {}, {}, {}
+  for i = 1, #all, 2 do
+    local q = parts(all[i + 1])
+    if #q == 4 then
+      succ[all[i]] = q[4]
+      isSucc[q[4]] = true
+    end
+  end
+  for h in pairs(succ) do
+    if not isSucc[h] then heads[#heads + 1] = h end
+  end
+  table.sort(heads)
+  local excess = n - keep - 1
+  while excess > 0 and #heads > 0 do
+    local h = table.remove(heads, 1)
+    redis.call('HDEL', KEYS[2], h)
+    dropped[#dropped + 1] = h
+    excess = excess - 1
+    if succ[succ[h]] then heads[#heads + 1] = succ[h] end
+  end
+end
+return {1, dropped}
 `)
 
 // appendScript appends revocations to the log, each at most once however

@@ -177,19 +177,19 @@ func (s *Store) lookup(ctx context.Context, hash [32]byte, fresh bool) (sesame.S
 type sharedDeadline struct {
 	ctx    context.Context
 	cancel context.CancelFunc // called by the context's own timer, in effect
-	renew  int64              // Unix ns after which lookups take a new one
+	renew  time.Time          // after which lookups take a new one (monotonic)
 }
 
 // lookupContext returns a context whose deadline bounds a lookup by about
 // the operation timeout. It does not carry the caller's cancellation: a
 // lookup is short and bounded anyway.
 func (s *Store) lookupContext() context.Context {
-	now := time.Now().UnixNano()
-	if d := s.shared.Load(); d != nil && now < d.renew {
+	now := time.Now() // with its monotonic reading: a step of the wall clock changes nothing
+	if d := s.shared.Load(); d != nil && now.Before(d.renew) && d.ctx.Err() == nil {
 		return d.ctx
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-	s.shared.Store(&sharedDeadline{ctx: ctx, cancel: cancel, renew: now + int64(s.timeout/10)})
+	s.shared.Store(&sharedDeadline{ctx: ctx, cancel: cancel, renew: now.Add(s.timeout / 10)})
 	return ctx
 }
 
@@ -295,7 +295,8 @@ func (s *Store) DeleteSession(ctx context.Context, userID, id string) error {
 	}
 	s.tidy(ctx, s.dropPointers(hash, tokens), counts)
 	if err := s.appendRevocations(ctx, userID, pend); err != nil {
-		return fmt.Errorf("redisstore: %s: session ended, its revocation not logged yet (call again): %w", op, err)
+		s.retryPending(userID)
+		return fmt.Errorf("redisstore: %s: session ended, its revocation not logged yet (retried in the background): %w", op, err)
 	}
 	return nil
 }
@@ -422,7 +423,8 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, exceptID string)
 		ids = append(ids, sess.ID)
 	}
 	if err := s.appendRevocations(ctx, userID, pend); err != nil {
-		return ids, fmt.Errorf("redisstore: %s: sessions ended, their revocations not logged yet (call again): %w", op, err)
+		s.retryPending(userID)
+		return ids, fmt.Errorf("redisstore: %s: sessions ended, their revocations not logged yet (retried in the background): %w", op, err)
 	}
 	return ids, nil
 }
@@ -522,6 +524,14 @@ func (r *recentWrites) add(now int64, hash [32]byte, w written) {
 	defer r.mu.Unlock()
 	if r.cur == nil || now-r.rotated >= recentMemory.Milliseconds() {
 		r.prev, r.cur, r.rotated = r.cur, make(map[[32]byte]written), now
+	}
+	// An end is final: a touch that Redis ran before the end but whose
+	// note comes after it must not undo it.
+	if old, ok := r.cur[hash]; ok && old.ended {
+		return
+	}
+	if old, ok := r.prev[hash]; ok && old.ended {
+		w.ended = true
 	}
 	r.cur[hash] = w
 }

@@ -45,9 +45,11 @@
 // ended on any node is refused on every other one as soon as that message
 // arrives (well under a millisecond on a LAN; at the latest after a second,
 // the longest a record stays cached). A node that ended a session itself
-// refuses it at once, whatever its cache holds. A connection that breaks
-// takes its cache with it, so an outage or a restarted Redis never serves
-// from a cache Redis can no longer invalidate. Everything else reads Redis.
+// refuses it at once, whatever its cache holds. A connection the client
+// sees break takes its cache with it (a restarted or killed Redis closes
+// it at once); one that fails silently (a network partition) is noticed
+// within the operation timeout, and until then no record is served more
+// than a second after it was read. Everything else reads Redis.
 //
 // # Data model
 //
@@ -106,8 +108,15 @@
 // then clears the set. If the append fails, DeleteSession or
 // DeleteUserSessions returns an error (matching sesame.ErrUnavailable when
 // Redis could not be reached) although the sessions are gone: the failure
-// is reported, never silent, and calling again (or ending any other session
-// of the same user) appends what is still pending.
+// is reported, never silent, and the store retries the append in the
+// background (with backoff, until it succeeds, the store is closed, or the
+// retention has passed); calling again, or ending any other session of the
+// same user, appends what is still pending too.
+//
+// A refresh-token family keeps its current token and its newest
+// RetiredTokensKept retired ones; an older retired token is forgotten with
+// its pointer, so that a client refreshing for ever cannot grow the
+// family, or the script that ends it, without bound.
 //
 // # Counting
 //
@@ -178,6 +187,9 @@ type Store struct {
 	client    rueidis.Client
 	timeout   time.Duration // of one operation
 	recent    recentWrites
+	closed    chan struct{} // closed by Close
+	retrying  sync.Map      // user ID -> struct{}: a flush of pending revocations is scheduled
+	retries   atomic.Int64  // how many are
 	shared    atomic.Pointer[sharedDeadline]
 	closeOnce sync.Once
 }
@@ -329,7 +341,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		client.Close()
 		return nil, fmt.Errorf("redisstore: open %s: cluster=true, but the server is not a Redis Cluster", strings.Join(c.addrs, ","))
 	}
-	s := &Store{Now: time.Now, RevocationRetention: DefaultRevocationRetention, client: client, timeout: c.timeout}
+	s := &Store{Now: time.Now, RevocationRetention: DefaultRevocationRetention, client: client, timeout: c.timeout, closed: make(chan struct{})}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("redisstore: open: %w", err)
@@ -355,7 +367,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 // Close closes the connections. Operations in progress fail; Close may be
 // called more than once.
 func (s *Store) Close() error {
-	s.closeOnce.Do(s.client.Close)
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.client.Close()
+	})
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -145,6 +146,17 @@ func TestRecentWrites(t *testing.T) {
 	if _, ok := r.get(h3); !ok {
 		t.Error("h3 forgotten")
 	}
+	// A later write does not undo an end.
+	r.add(5000, h1, written{ended: true})
+	r.add(5001, h1, written{lastSeen: 5001})
+	if w, _ := r.get(h1); !w.ended {
+		t.Error("a touch noted after the end undid it")
+	}
+	r.add(5000+mem, h2, written{}) // rotate: h1's end is in prev now
+	r.add(5001+mem, h1, written{lastSeen: 6000})
+	if w, _ := r.get(h1); !w.ended {
+		t.Error("a touch noted after the end (a generation later) undid it")
+	}
 }
 
 // FuzzRecord checks that no stored value makes the decoders panic, and
@@ -168,4 +180,23 @@ func FuzzRecord(f *testing.F) {
 			t.Errorf("parsePtr(ptr(%q, %q)) = %q, %q, %t", ip, ua, uid, sid, ok)
 		}
 	})
+}
+
+// TestLookupContextRenews checks that lookups never share a context that
+// has ended, whatever the clock did (its renewal time is monotonic).
+func TestLookupContextRenews(t *testing.T) {
+	s := &Store{timeout: time.Second}
+	ctx := s.lookupContext()
+	if s.lookupContext() != ctx {
+		t.Error("a second lookup right after the first got another context")
+	}
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > time.Second || time.Until(d) < 800*time.Millisecond {
+		t.Errorf("deadline %v from now, want about the timeout", time.Until(d))
+	}
+	dead, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.shared.Store(&sharedDeadline{ctx: dead, cancel: cancel, renew: time.Now().Add(time.Hour)})
+	if err := s.lookupContext().Err(); err != nil {
+		t.Errorf("lookupContext returned an ended context: %v", err)
+	}
 }

@@ -243,6 +243,16 @@ func testRefreshReuse(t *testing.T, ss sesame.SessionStore, rs sesame.RefreshSto
 	checkReuse(t, rs, "the retired token, its successor current", t0, t1, true)
 	checkToken(t, rs, "the current token, after a reuse", t1)
 
+	// t0 again with the very successor it already has (a client's retry
+	// within the reuse grace): reported as a reuse, and t1 stays current
+	// and findable.
+	err := rs.RotateRefreshToken(ctx(t), t0.Hash, t1)
+	var reuse *sesame.ReuseError
+	if !errors.As(err, &reuse) || !reuse.SuccessorCurrent || reuse.Token.SuccessorHash != t1.Hash {
+		t.Errorf("RotateRefreshToken(the retired token, its own successor again) = %v, want a *sesame.ReuseError naming it, current", err)
+	}
+	checkToken(t, rs, "the current token, after its predecessor was retried with it", t1)
+
 	// The store changed nothing: t1 still rotates.
 	t2 := successor(t1)
 	mustRotate(t, rs, t1, t2)
