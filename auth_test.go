@@ -317,3 +317,52 @@ func TestChangePasswordEndsSessionsFirst(t *testing.T) {
 		t.Fatalf("old password after a failed change: %v (the password changed anyway)", err)
 	}
 }
+
+// unloggedEnds ends sessions like the Redis store does when its revocation
+// log refuses the append: the sessions are gone, and the error says so.
+type unloggedEnds struct{ *memstore.Store }
+
+func (u unloggedEnds) DeleteSession(ctx context.Context, userID, id string) error {
+	u.Store.DeleteSession(ctx, userID, id)
+	return sesame.ErrUnavailable
+}
+
+func (u unloggedEnds) DeleteUserSessions(ctx context.Context, userID, exceptID string) ([]string, error) {
+	ids, _ := u.Store.DeleteUserSessions(ctx, userID, exceptID)
+	return ids, sesame.ErrUnavailable
+}
+
+// An end the store reports as failed still reaches this node's revocation
+// set: the session may be gone with its revocation not logged yet, and
+// its tokens must stop here at once.
+func TestEndReachesRevocationsOnStoreError(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	revs := sesame.NewRevocationSet(nil, time.Hour, 0, nil)
+	cfg := sesame.Config{Users: unloggedEnds{st}, Sessions: unloggedEnds{st}, Audit: st, Limiter: st,
+		Hasher: password.NewHasher(password.Fast), Revocations: revs}
+	a := sesame.New(cfg)
+	if _, err := a.Register(ctx, "a@x.test", "password one", nil); err != nil {
+		t.Fatal(err)
+	}
+	var logins []sesame.Login
+	for range 3 {
+		l, err := a.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logins = append(logins, l)
+	}
+	if err := a.Logout(ctx, logins[0].Secret, sesame.Client{}); !errors.Is(err, sesame.ErrUnavailable) {
+		t.Fatalf("Logout = %v, want ErrUnavailable", err)
+	}
+	if _, err := a.RevokeSessions(ctx, logins[1].User.ID, logins[2].Session.ID, sesame.Client{}); !errors.Is(err, sesame.ErrUnavailable) {
+		t.Fatalf("RevokeSessions = %v, want ErrUnavailable", err)
+	}
+	for i, l := range logins {
+		revoked, err := revs.Revoked(l.Session.ID)
+		if err != nil || revoked != (i < 2) {
+			t.Errorf("session %d: Revoked = %t, %v; want %t", i, revoked, err, i < 2)
+		}
+	}
+}

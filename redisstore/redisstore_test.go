@@ -196,10 +196,11 @@ func TestDanglingPointer(t *testing.T) {
 	}
 }
 
-// TestRevocationAppendFails makes appending to the revocation log fail (an
-// ACL that forbids XADD) and checks that ending sessions reports it, and
-// that calling again once the log accepts appends logs each once.
-func TestRevocationAppendFails(t *testing.T) {
+// refusingLog returns a store on a private Redis whose ACL forbids XADD, so
+// that every append to the revocation log fails, and a function that
+// allows it again.
+func refusingLog(t *testing.T) (*redisstore.Store, func()) {
+	t.Helper()
 	needRedisServer(t)
 	srv := startRedis(t, freePort(t), t.TempDir())
 	port := fmt.Sprint(srv.port)
@@ -208,7 +209,15 @@ func TestRevocationAppendFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	return st, func() { cli(t, "-p", port, "ACL", "SETUSER", "sesame", "+xadd") }
+}
+
+// TestRevocationAppendFails makes appending to the revocation log fail (an
+// ACL that forbids XADD) and checks that ending sessions reports it, and
+// that calling again once the log accepts appends logs each once.
+func TestRevocationAppendFails(t *testing.T) {
+	st, allowAppends := refusingLog(t)
 	ctx := t.Context()
 	user := sesame.NewID()
 	a, b, c := newSession(user), newSession(user), newSession(user)
@@ -228,7 +237,7 @@ func TestRevocationAppendFails(t *testing.T) {
 		t.Errorf("DeleteUserSessions with the log refusing appends = %q, %v; want [%s] and an error", ended, err, b.ID)
 	}
 
-	cli(t, "-p", port, "ACL", "SETUSER", "sesame", "+xadd")
+	allowAppends()
 	if err := st.DeleteSession(ctx, a.UserID, a.ID); err != nil {
 		t.Fatalf("DeleteSession again: %v", err)
 	}
@@ -413,15 +422,7 @@ func TestForgetExpired(t *testing.T) {
 // with nobody calling again (a client retrying its logout finds no
 // session, and would end nothing).
 func TestRevocationRetried(t *testing.T) {
-	needRedisServer(t)
-	srv := startRedis(t, freePort(t), t.TempDir())
-	port := fmt.Sprint(srv.port)
-	cli(t, "-p", port, "ACL", "SETUSER", "sesame", "on", ">pw", "~*", "&*", "+@all", "-xadd")
-	st, err := redisstore.Open(t.Context(), fmt.Sprintf("redis://sesame:pw@%s/0", srv.addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, allowAppends := refusingLog(t)
 	ctx := t.Context()
 	a := newSession(sesame.NewID())
 	if err := st.CreateSession(ctx, a); err != nil {
@@ -431,7 +432,7 @@ func TestRevocationRetried(t *testing.T) {
 		t.Fatal("DeleteSession with the log refusing appends = nil, want an error")
 	}
 	time.Sleep(200 * time.Millisecond) // a retry or two fail meanwhile
-	cli(t, "-p", port, "ACL", "SETUSER", "sesame", "+xadd")
+	allowAppends()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		list, err := st.RevocationsSince(ctx, 0, 10)
@@ -496,5 +497,50 @@ func TestFamilyBounded(t *testing.T) {
 	}
 	if _, err := st.RefreshToken(ctx, chain[len(chain)-1].Hash); err != nil {
 		t.Errorf("RefreshToken(the current token) = %v", err)
+	}
+}
+
+// TestCacheSavesReads counts the HGETs a private Redis serves for repeated
+// lookups of one session: with the client-side cache, the first lookup
+// reads pointer and record and the others read nothing; with cache_mb=0,
+// every lookup reads both.
+func TestCacheSavesReads(t *testing.T) {
+	needRedisServer(t)
+	srv := startRedis(t, freePort(t), t.TempDir())
+	hgets := func() int {
+		t.Helper()
+		out := cli(t, "-p", fmt.Sprint(srv.port), "INFO", "commandstats")
+		for _, line := range strings.Split(out, "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_hget:calls="); ok {
+				n, _, _ := strings.Cut(rest, ",")
+				var calls int
+				fmt.Sscan(n, &calls)
+				return calls
+			}
+		}
+		return 0
+	}
+	for _, c := range []struct {
+		query string
+		want  int // HGETs for 10 lookups
+	}{{"", 2}, {"?cache_mb=0", 20}} {
+		st, err := redisstore.Open(t.Context(), fmt.Sprintf("redis://%s/0%s", srv.addr(), c.query))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newSession(sesame.NewID())
+		if err := st.CreateSession(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+		before := hgets()
+		for range 10 {
+			if _, err := st.Session(t.Context(), s.SecretHash); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := hgets() - before; got != c.want {
+			t.Errorf("URL %q: 10 lookups of one session made %d HGETs, want %d", c.query, got, c.want)
+		}
+		st.Close()
 	}
 }
