@@ -32,6 +32,12 @@ var fuzzJSONSeeds = []string{
 	`{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`,
 	`{"x":` + strings.Repeat("[", 15) + strings.Repeat("]", 15) + `}`,
 	strings.Repeat("[", 1000),
+	// unpaired surrogates (encoding/json would make each U+FFFD)
+	"{\"email\":\"a@x.test\",\"password\":\"\\ud800abcdefgh\"}",
+	"{\"email\":\"a@x.test\",\"password\":\"\\udfffabcdefgh\"}",
+	"{\"email\":\"a@x.test\",\"password\":\"\\ude00\\ud83d\"}",
+	"{\"email\":\"a@x.test\",\"password\":\"\\ud83d\\u0041\"}",
+	"{\"email\":\"a@x.test\",\"password\":\"\\\\ud800\"}",
 	// invalid UTF-8
 	"{\"email\":\"a@x.test\",\"password\":\"\xff\xfe\"}",
 	"{\"email\":\"a\xc3\"}",
@@ -175,4 +181,29 @@ func FuzzSessionCookie(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A \u escape of half a surrogate pair is refused; a whole pair, or a
+// backslash followed by the letters "ud800", is not.
+func TestUnpairedSurrogates(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		ok   bool
+	}{
+		{`{"password":"\ud800abcdefgh"}`, false},
+		{`{"password":"\udfffabcdefgh"}`, false},
+		{`{"password":"abcdefgh\uD800"}`, false},
+		{`{"password":"\ude00\ud83d"}`, false},
+		{`{"password":"\ud83d\u0041"}`, false},
+		{`{"email":"a\ud800@x.test"}`, false},
+		{`{"password":"\ud83d\ude00 \uD83D\uDE00"}`, true},
+		{`{"password":"\\ud800"}`, true},
+		{`{"password":"\ufffd\u00e9"}`, true},
+	} {
+		var v credentials
+		err := unmarshalStrict([]byte(c.body), &v)
+		if (err == nil) != c.ok {
+			t.Errorf("unmarshalStrict(%s) = %v, want ok %t", c.body, err, c.ok)
+		}
+	}
 }

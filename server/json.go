@@ -74,6 +74,9 @@ func unmarshalStrict(b []byte, v any) error {
 	if !utf8.Valid(b) {
 		return badRequest("request body is not valid UTF-8")
 	}
+	if err := checkSurrogates(b); err != nil {
+		return err
+	}
 	if err := checkJSONShape(b); err != nil {
 		return err
 	}
@@ -87,6 +90,65 @@ func unmarshalStrict(b []byte, v any) error {
 		return badRequest("request body is not the expected JSON object: %s", jsonErrText(err))
 	}
 	return nil
+}
+
+// checkSurrogates refuses a \u escape that encodes half of a UTF-16
+// surrogate pair without its other half. encoding/json decodes such an
+// escape to U+FFFD, so different inputs (passwords "\ud800x" and
+// "\udfffx") would decode to one string. Anything else malformed is left
+// to the decoder, which refuses it.
+func checkSurrogates(b []byte) error {
+	bad := badRequest("request body has a \\u escape of an unpaired UTF-16 surrogate")
+	inString := false
+	for i := 0; i < len(b); i++ {
+		if !inString {
+			inString = b[i] == '"'
+			continue
+		}
+		switch b[i] {
+		case '"':
+			inString = false
+		case '\\':
+			r, ok := escapedRune(b, i)
+			if !ok {
+				i++ // another escape: skip the escaped byte
+				continue
+			}
+			i += 5
+			switch {
+			case r >= 0xdc00 && r <= 0xdfff:
+				return bad
+			case r >= 0xd800 && r <= 0xdbff:
+				lo, ok := escapedRune(b, i+1)
+				if !ok || lo < 0xdc00 || lo > 0xdfff {
+					return bad
+				}
+				i += 6
+			}
+		}
+	}
+	return nil
+}
+
+// escapedRune reads the \uXXXX escape at b[i:], if there is one.
+func escapedRune(b []byte, i int) (rune, bool) {
+	if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i+2 : i+6] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 // jsonErrText keeps decoder messages that describe the input only.

@@ -161,6 +161,8 @@ func e2eHostileBodies(email, password string) []e2eHostile {
 		{"invalid UTF-8 in password", fmt.Sprintf(`{"email":%q,"password":"%s`, email, password) + "\xff\xfe\"}", js, 400},
 		{"invalid UTF-8 in email", `{"email":"` + email + "\xc3" + fmt.Sprintf(`","password":%q}`, password), js, 400},
 		{"invalid UTF-8 outside strings", ok[:len(ok)-1] + "\xff}", js, 400},
+		{"unpaired surrogate escape in password", fmt.Sprintf(`{"email":%q,"password":"\ud800%s"}`, email, password), js, 400},
+		{"unpaired surrogate escape in email", fmt.Sprintf(`{"email":"\udfff%s","password":%q}`, email, password), js, 400},
 		{"truncated", ok[:len(ok)-1], js, 400},
 		{"truncated in a string", ok[:len(ok)/2], js, 400},
 		{"trailing garbage", ok + " x", js, 400},
