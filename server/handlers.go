@@ -234,7 +234,9 @@ func (s *server) handleRevokeOtherSessions() http.Handler {
 }
 
 // handleChangePassword replaces the caller's password; every other session
-// of the user ends.
+// of the user ends, and so does every refresh family (API.md): a caller
+// signed in with a cookie keeps that session, a caller with a bearer token
+// keeps nothing and signs in again with the new password.
 func (s *server) handleChangePassword() http.Handler {
 	type request struct {
 		Current string `json:"current_password"`
@@ -247,7 +249,11 @@ func (s *server) handleChangePassword() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		if err := s.Auth.ChangePassword(r.Context(), p.User, p.Session.ID, in.Current, in.New, s.clientOf(r)); err != nil {
+		keep := p.Session.ID
+		if p.Session.Kind == sesame.KindToken {
+			keep = ""
+		}
+		if err := s.Auth.ChangePassword(r.Context(), p.User, keep, in.Current, in.New, s.clientOf(r)); err != nil {
 			s.fail(w, r, err)
 			return
 		}
