@@ -19,8 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/memstore"
 	"github.com/sesameauth/sesame/password"
+	"github.com/sesameauth/sesame/pgstore"
+	"github.com/sesameauth/sesame/redisstore"
 	"github.com/sesameauth/sesame/server"
+	"github.com/sesameauth/sesame/sqlitestore"
 	"github.com/sesameauth/sesame/token"
 )
 
@@ -206,6 +210,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			log.Error("closing stores", "err", err)
 		}
 	}()
+	setLogRetention(st.revlog, c.accessTTL+c.tokenLeeway+time.Minute)
 
 	issuer := c.issuer
 	if issuer == "" {
@@ -233,7 +238,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	keys := token.NewKeys(keySet)
 	// Revoked sessions are remembered until their last access token has
-	// expired; an answer older than a few seconds is no answer (503).
+	// expired. With SyncOnRead (below) a verdict waits for a read of the
+	// log and is 503 if that read fails; the 5 s staleness bound is for a
+	// set that only polls.
 	revs := sesame.NewRevocationSet(st.revlog, c.accessTTL+c.tokenLeeway+time.Minute, 5*time.Second, nil)
 	// A revocation another process (the CLI, another node) committed
 	// before a bearer request arrived is seen by that request: it reads the
@@ -350,6 +357,22 @@ func defaultIssuer(a net.Addr, tls bool) string {
 		host = "localhost"
 	}
 	return scheme + net.JoinHostPort(host, port)
+}
+
+// setLogRetention makes the revocation log keep a revocation at least as
+// long as an access token of its session may live (and never less than the
+// stores' 24 h default): a node started later must still learn of it.
+func setLogRetention(log sesame.RevocationLog, atLeast time.Duration) {
+	switch s := log.(type) {
+	case *sqlitestore.Store:
+		s.RevocationRetention = max(sqlitestore.DefaultRevocationRetention, atLeast)
+	case *pgstore.Store:
+		s.RevocationRetention = max(pgstore.DefaultRevocationRetention, atLeast)
+	case *redisstore.Store:
+		s.RevocationRetention = max(redisstore.DefaultRevocationRetention, atLeast)
+	case *memstore.Store:
+		s.RevocationRetention = max(memstore.DefaultRevocationRetention, atLeast)
+	}
 }
 
 // sweep asks the stores to forget what has expired, every interval.
