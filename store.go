@@ -32,7 +32,10 @@ type SessionStore interface {
 	// user: a store may assume it and need not look for one.
 	CreateSession(ctx context.Context, s Session) error
 	// Session returns the live session whose SecretHash is hash, or
-	// ErrSessionNotFound if there is none or it has expired.
+	// ErrSessionNotFound if there is none or it has expired. A store with a
+	// cache (redisstore) may answer with what it read up to a second ago
+	// when another process changed the session since; a session this
+	// store ended is never returned.
 	Session(ctx context.Context, hash [32]byte) (Session, error)
 	// TouchSession records a use of the user's session with that ID: it
 	// sets LastSeenAt and ExpiresAt. It returns ErrSessionNotFound if the

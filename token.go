@@ -99,7 +99,9 @@ type RefreshStore interface {
 	// and a *ReuseError, changing nothing, if the token was already retired.
 	RotateRefreshToken(ctx context.Context, oldHash [32]byte, next RefreshToken) error
 	// RefreshToken returns the live token with that hash, current or
-	// retired, or ErrInvalidGrant.
+	// retired, or ErrInvalidGrant. A store may forget the oldest retired
+	// tokens of a long family (redisstore keeps the newest 64); a
+	// forgotten one is ErrInvalidGrant.
 	RefreshToken(ctx context.Context, hash [32]byte) (RefreshToken, error)
 }
 
@@ -111,9 +113,12 @@ type Revocation struct {
 	At        time.Time
 }
 
-// RevocationLog is implemented by session stores that record every session
-// they delete (DeleteSession, DeleteUserSessions) in an append-only log,
-// in the same transaction as the deletion.
+// RevocationLog is implemented by session stores that record every live
+// session they delete (DeleteSession, DeleteUserSessions) in an
+// append-only log: in the same transaction as the deletion, or, where the
+// two cannot share one (redisstore, across Cluster slots), recorded as
+// pending in the same step and appended right after, with an error and a
+// retry if the append fails.
 type RevocationLog interface {
 	// RevocationsSince returns the revocations with Seq > after, in Seq
 	// order, at most limit of them.

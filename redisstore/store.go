@@ -32,9 +32,10 @@
 // error matching [sesame.ErrUnavailable], and the next operation dials
 // again, so a restarted server is used again without reopening the store.
 // cache_mb (default 32) is the size of the client-side cache (see below)
-// of each connection, in MiB (a node keeps four connections to a server,
-// one to each Cluster primary); cache_mb=0 turns the cache off, so that
-// every lookup reads Redis.
+// of each connection, in MiB (a node keeps up to four connections to a
+// server, fewer on machines with fewer CPUs, and one to each Cluster
+// primary); cache_mb=0 turns the cache off, so that every lookup reads
+// Redis.
 //
 // # Client-side cache
 //
@@ -62,8 +63,14 @@
 //	                     whose value is the record; it lives until the latest
 //	                     pointer deadline of its sessions
 //	{u:<uid>}:f:<sid>    hash of the session's refresh tokens (one field per
-//	                     token hash), deleted with the session
+//	                     token hash), deleted with the session; <sid> is the
+//	                     ID as it is in :S (16 raw bytes when it is hex)
 //	{u:<uid>}:rv         sorted set of revocations not yet in the log
+//
+// Besides, each in a slot of its own: the revocation log and the marks of
+// what it holds ({revocations}:log, {revocations}:d:<at>:<sid>, see
+// Revocations), the session counter ({sessions}:count, {sessions}:buckets),
+// the epoch marker ({sesame}:epoch) and the limiter windows (lim:<key>).
 //
 // The user's hash is the per-user index: listing or ending a user's
 // sessions reads that one key and never scans the keyspace. Callers name
@@ -90,9 +97,11 @@
 // makes a session with a 40-byte user agent cost about 300 bytes of Redis
 // memory (INFO memory's used_memory: 303 at 100,000 sessions of 1000 users,
 // 531 with one session per user; see BenchmarkSessionMemory and
-// docs/BENCHMARKS.md). The records of the user's sessions that have
-// expired are forgotten when the user next signs in, and all of them when
-// the user's hash reaches its deadline.
+// docs/BENCHMARKS.md). Each write to a user's hash or a pointer bucket
+// looks at up to 16 of its fields, chosen at random, and forgets those that
+// have expired (all of them for a user with 16 sessions or fewer), so
+// expired entries settle at about one in fifteen of the live ones; a hash
+// goes whole when it reaches its deadline.
 //
 // # Revocations
 //

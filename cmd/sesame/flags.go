@@ -60,7 +60,7 @@ type storeFlags struct {
 func (sf *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&sf.dataDir, "data-dir", "./sesame-data", "where the embedded default keeps its SQLite database and key material")
 	fs.StringVar(&sf.db, "db", "", "user/key/audit database: sqlite:PATH or postgres://... (default: sqlite in --data-dir)")
-	fs.StringVar(&sf.sessionStore, "session-store", "", "session store: memory, sqlite:PATH, postgres://... or redis://host:port[/db] (Cluster: redis://h1:p1,h2:p2/?cluster=true) (default: the same as --db)")
+	fs.StringVar(&sf.sessionStore, "session-store", "", "session store: memory, sqlite:PATH, postgres://..., redis://[user:pass@]host:port[/db] or rediss://... (Cluster: redis://h1:p1,h2:p2/?cluster=true; Redis parameters dial_timeout, timeout, cache_mb, see docs/OPERATIONS.md) (default: the same as --db)")
 }
 
 // stores is what a command works on, opened from the store flags.
