@@ -102,7 +102,22 @@ func NewServer(d Deps) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return observe(d.Logger, s.metrics, d.TLS, o.cors(mux)), nil
+	return observe(d.Logger, s.metrics, d.TLS, o.cors(s.canonicalPaths(mux))), nil
+}
+
+// canonicalPaths refuses a path with an empty, "." or ".." segment (400)
+// instead of letting the mux redirect it to its cleaned form: DELETE
+// /v1/sessions/x/.. would otherwise be sent on to DELETE /v1/sessions,
+// which ends every other session, by a client that follows redirects.
+func (s *server) canonicalPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.Contains(p, "//") || strings.Contains(p+"/", "/./") || strings.Contains(p+"/", "/../") {
+			s.fail(w, r, badRequest("the path has an empty, . or .. segment"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func anySlice(ps []sesame.Pinger) []any {

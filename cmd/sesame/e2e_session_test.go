@@ -299,6 +299,16 @@ func TestE2ESessions(t *testing.T) {
 	t.Run("revoke others", func(t *testing.T) {
 		a3 := s.login(t, emailA, e2ePassword)
 		a4 := s.login(t, emailA, e2ePassword)
+		// Paths that clean to DELETE /v1/sessions are refused, not
+		// redirected there, and end nothing.
+		for _, p := range []string{"/v1/sessions/x/..", "/v1/sessions/./", "//v1/sessions", "/v1/sessions/../sessions", "/v1//sessions"} {
+			r := s.do(t, "DELETE", p, nil, e2eCookie(a1.cookie))
+			r.want(t, http.StatusBadRequest, "invalid_request")
+			if loc := r.header.Get("Location"); loc != "" {
+				t.Errorf("DELETE %s: Location %q, want no redirect", p, loc)
+			}
+		}
+		s.wantAlive(t, a3.cookie, "another session after DELETE requests on unclean paths")
 		s.do(t, "DELETE", "/v1/sessions", nil, e2eCookie(a1.cookie)).want(t, http.StatusNoContent)
 		s.wantAlive(t, a1.cookie, "the caller's own session after DELETE /v1/sessions")
 		s.wantDead(t, a3.cookie, "another session after DELETE /v1/sessions")
