@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -40,8 +41,7 @@ func decodeTokenRequest(r *http.Request) (tokenRequest, error) {
 		}
 		return in, err
 	}
-	ct := r.Header.Get("Content-Type")
-	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/x-www-form-urlencoded") {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
 		return tokenRequest{}, oauthError("invalid_request", "Content-Type must be application/x-www-form-urlencoded or application/json")
 	}
 	b, err := readBody(r)

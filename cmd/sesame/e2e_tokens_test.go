@@ -532,6 +532,8 @@ func TestTokenPasswordGrant(t *testing.T) {
 			{"parameters in the query string", "/v1/token?" + good, e2eFormCT, ""},
 			{"text/plain body", "/v1/token", "text/plain", good},
 			{"no content type", "/v1/token", "", good},
+			{"form type with a suffix", "/v1/token", e2eFormCT + "foo", good},
+			{"malformed form type", "/v1/token", e2eFormCT + "; charset", good},
 			{"malformed JSON", "/v1/token", e2eJSONCT, `{"grant_type":"password",`},
 			{"JSON array", "/v1/token", e2eJSONCT, `[{"grant_type":"password"}]`},
 			{"JSON wrong type", "/v1/token", e2eJSONCT, `{"grant_type":"password","username":1,"password":2}`},
