@@ -21,6 +21,21 @@ type UserStore interface {
 	// SetPasswordHash replaces the user's password hash, or returns
 	// ErrUserNotFound.
 	SetPasswordHash(ctx context.Context, userID, hash string) error
+	// SetRoles replaces the user's roles with a copy of roles, or returns
+	// ErrUserNotFound.
+	SetRoles(ctx context.Context, userID string, roles []string) error
+	// SetDisabled sets the user's Disabled flag, or returns
+	// ErrUserNotFound.
+	SetDisabled(ctx context.Context, userID string, disabled bool) error
+	// SetEmail replaces the user's (normalised) email. It returns
+	// ErrUserNotFound, or ErrEmailTaken if another user has that email,
+	// and then changes nothing. Setting the email a user already has is
+	// not an error.
+	SetEmail(ctx context.Context, userID, email string) error
+	// DeleteUser removes the user, or returns ErrUserNotFound. The user's
+	// sessions are the caller's business (end them first); the email is
+	// free again afterwards.
+	DeleteUser(ctx context.Context, userID string) error
 }
 
 // SessionStore keeps sessions, found by the hash of their secret. A session
@@ -64,7 +79,14 @@ type Event struct {
 	IP        string
 	UserAgent string
 	SessionID string // the session's public handle, when there is one
+	// Actor is who performed an administrative action: an admin's user
+	// ID, or ActorCLI for the command line. Empty for a user's own
+	// actions.
+	Actor string
 }
+
+// ActorCLI is the Actor of events caused by the sesame command line.
+const ActorCLI = "cli"
 
 // Audit event types.
 const (
@@ -78,6 +100,11 @@ const (
 	EventTokenRefreshed  = "token.refreshed"
 	EventTokenReuse      = "token.reuse_detected"
 	EventTokenRevoked    = "token.revoked"
+	EventUserDisabled    = "user.disabled"
+	EventUserEnabled     = "user.enabled"
+	EventUserDeleted     = "user.deleted"
+	EventRolesChanged    = "user.roles_changed"
+	EventEmailChanged    = "user.email_changed"
 )
 
 // EventQuery selects audit events.

@@ -32,6 +32,10 @@ type User struct {
 	Roles        []string
 	PasswordHash string
 	CreatedAt    time.Time
+	// Disabled users cannot sign in (the answer is the same as for a wrong
+	// password), and their sessions and refresh families were ended when
+	// they were disabled.
+	Disabled bool
 }
 
 // HasRole reports whether u carries role.

@@ -39,6 +39,7 @@ func (s *Store) Record(ctx context.Context, e sesame.Event) error {
 	e.IP = strings.Clone(e.IP)
 	e.UserAgent = strings.Clone(e.UserAgent)
 	e.SessionID = strings.Clone(e.SessionID)
+	e.Actor = strings.Clone(e.Actor)
 	a := &s.audit
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -10,8 +10,8 @@ import (
 	"github.com/sesameauth/sesame"
 )
 
-// users is the user part of Store. Users are never deleted, so order (in
-// the order they were created) only grows.
+// users is the user part of Store; order is the users in the order they
+// were created.
 type users struct {
 	mu      sync.RWMutex
 	byID    map[string]*sesame.User
@@ -107,5 +107,65 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error 
 		return sesame.ErrUserNotFound
 	}
 	u.PasswordHash = hash
+	return nil
+}
+
+// update applies change to the stored user with that ID, under the write
+// lock, or returns sesame.ErrUserNotFound.
+func (s *Store) update(userID string, change func(u *sesame.User) error) error {
+	us := &s.users
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	u := us.byID[userID]
+	if u == nil {
+		return sesame.ErrUserNotFound
+	}
+	return change(u)
+}
+
+// SetRoles replaces the user's roles with a copy of roles, or returns
+// sesame.ErrUserNotFound.
+func (s *Store) SetRoles(ctx context.Context, userID string, roles []string) error {
+	return s.update(userID, func(u *sesame.User) error {
+		u.Roles = slices.Clone(roles)
+		return nil
+	})
+}
+
+// SetDisabled sets the user's Disabled flag, or returns
+// sesame.ErrUserNotFound.
+func (s *Store) SetDisabled(ctx context.Context, userID string, disabled bool) error {
+	return s.update(userID, func(u *sesame.User) error {
+		u.Disabled = disabled
+		return nil
+	})
+}
+
+// SetEmail replaces the user's email. It returns sesame.ErrUserNotFound, or
+// sesame.ErrEmailTaken if another user has it; then nothing changes.
+func (s *Store) SetEmail(ctx context.Context, userID, email string) error {
+	return s.update(userID, func(u *sesame.User) error {
+		if o := s.users.byEmail[email]; o != nil && o != u {
+			return sesame.ErrEmailTaken
+		}
+		delete(s.users.byEmail, u.Email)
+		u.Email = strings.Clone(email)
+		s.users.byEmail[u.Email] = u
+		return nil
+	})
+}
+
+// DeleteUser removes the user, or returns sesame.ErrUserNotFound.
+func (s *Store) DeleteUser(ctx context.Context, userID string) error {
+	us := &s.users
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	u := us.byID[userID]
+	if u == nil {
+		return sesame.ErrUserNotFound
+	}
+	delete(us.byID, userID)
+	delete(us.byEmail, u.Email)
+	us.order = slices.DeleteFunc(us.order, func(o *sesame.User) bool { return o == u })
 	return nil
 }

@@ -14,13 +14,13 @@ const (
 	MaxEventLimit     = 10000
 )
 
-const eventColumns = `time, type, user_id, ip, user_agent, session_id`
+const eventColumns = `time, type, user_id, ip, user_agent, session_id, actor`
 
 // Record appends e to the audit log. NUL bytes and invalid UTF-8 in its
 // fields are stored as U+FFFD: a record is never refused for its content.
 func (s *Store) Record(ctx context.Context, e sesame.Event) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO audit_events (`+eventColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		e.Time, clean(e.Type), clean(e.UserID), clean(e.IP), clean(e.UserAgent), clean(e.SessionID)); err != nil {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO audit_events (`+eventColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		e.Time, clean(e.Type), clean(e.UserID), clean(e.IP), clean(e.UserAgent), clean(e.SessionID), clean(e.Actor)); err != nil {
 		return translate("record event", err)
 	}
 	return nil
@@ -48,7 +48,7 @@ func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event
 	}
 	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (sesame.Event, error) {
 		var e sesame.Event
-		err := row.Scan(&e.Time, &e.Type, &e.UserID, &e.IP, &e.UserAgent, &e.SessionID)
+		err := row.Scan(&e.Time, &e.Type, &e.UserID, &e.IP, &e.UserAgent, &e.SessionID, &e.Actor)
 		e.Time = e.Time.UTC()
 		return e, err
 	})

@@ -9,7 +9,7 @@ import (
 	"github.com/sesameauth/sesame"
 )
 
-const userColumns = `id, email, roles, password_hash, created_at`
+const userColumns = `id, email, roles, password_hash, created_at, disabled`
 
 // CreateUser stores u, or returns sesame.ErrEmailTaken if a user with the
 // same email exists. Nil Roles are stored as none, and read back as nil.
@@ -18,8 +18,8 @@ func (s *Store) CreateUser(ctx context.Context, u sesame.User) error {
 	if roles == nil {
 		roles = []string{}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5)`,
-		u.ID, u.Email, roles, u.PasswordHash, u.CreatedAt)
+	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		u.ID, u.Email, roles, u.PasswordHash, u.CreatedAt, u.Disabled)
 	if uniqueViolation(err, "users_email_key") {
 		return sesame.ErrEmailTaken
 	}
@@ -83,12 +83,60 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error 
 	return nil
 }
 
+// SetRoles replaces the user's roles, or returns sesame.ErrUserNotFound.
+func (s *Store) SetRoles(ctx context.Context, userID string, roles []string) error {
+	if roles == nil {
+		roles = []string{}
+	}
+	return s.updateUser(ctx, "set roles", `UPDATE users SET roles = $1 WHERE id = $2`, roles, userID)
+}
+
+// SetDisabled sets the user's disabled flag, or returns
+// sesame.ErrUserNotFound.
+func (s *Store) SetDisabled(ctx context.Context, userID string, disabled bool) error {
+	return s.updateUser(ctx, "set disabled", `UPDATE users SET disabled = $1 WHERE id = $2`, disabled, userID)
+}
+
+// SetEmail replaces the user's email. It returns sesame.ErrUserNotFound,
+// or sesame.ErrEmailTaken if another user has it.
+func (s *Store) SetEmail(ctx context.Context, userID, email string) error {
+	if !storable(email) {
+		return translate("set email", errors.New("email is not storable"))
+	}
+	return s.updateUser(ctx, "set email", `UPDATE users SET email = $1 WHERE id = $2`, email, userID)
+}
+
+// DeleteUser removes the user, or returns sesame.ErrUserNotFound.
+func (s *Store) DeleteUser(ctx context.Context, userID string) error {
+	return s.updateUser(ctx, "delete user", `DELETE FROM users WHERE id = $1`, userID)
+}
+
+// updateUser runs a statement that changes one user's row (its last
+// argument is the user's ID), and returns sesame.ErrUserNotFound if it
+// changed none.
+func (s *Store) updateUser(ctx context.Context, op, query string, args ...any) error {
+	if id, _ := args[len(args)-1].(string); !storable(id) {
+		return sesame.ErrUserNotFound
+	}
+	tag, err := s.pool.Exec(ctx, query, args...)
+	if uniqueViolation(err, "users_email_key") {
+		return sesame.ErrEmailTaken
+	}
+	if err != nil {
+		return translate(op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return sesame.ErrUserNotFound
+	}
+	return nil
+}
+
 func scanUser(row pgx.Row) (sesame.User, error) {
 	var (
 		u       sesame.User
 		created time.Time
 	)
-	if err := row.Scan(&u.ID, &u.Email, &u.Roles, &u.PasswordHash, &created); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.Roles, &u.PasswordHash, &created, &u.Disabled); err != nil {
 		return sesame.User{}, err
 	}
 	if len(u.Roles) == 0 {

@@ -16,7 +16,7 @@ const (
 // Record appends e to the audit log.
 func (s *Store) Record(ctx context.Context, e sesame.Event) error {
 	if _, err := s.stmts.recordEvent.ExecContext(ctx,
-		toMS(e.Time), e.Type, e.UserID, e.IP, e.UserAgent, e.SessionID); err != nil {
+		toMS(e.Time), e.Type, e.UserID, e.IP, e.UserAgent, e.SessionID, e.Actor); err != nil {
 		return translate("record event", err)
 	}
 	return nil
@@ -46,7 +46,7 @@ func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event
 			e  sesame.Event
 			ms int64
 		)
-		if err := rows.Scan(&ms, &e.Type, &e.UserID, &e.IP, &e.UserAgent, &e.SessionID); err != nil {
+		if err := rows.Scan(&ms, &e.Type, &e.UserID, &e.IP, &e.UserAgent, &e.SessionID, &e.Actor); err != nil {
 			return nil, translate("events", err)
 		}
 		e.Time = fromMS(ms)

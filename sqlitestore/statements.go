@@ -53,9 +53,9 @@ type statements struct {
 }
 
 const (
-	userColumns    = `id, email, roles, password_hash, created_at`
+	userColumns    = `id, email, roles, password_hash, created_at, disabled`
 	sessionColumns = `id, secret_hash, user_id, created_at, last_seen_at, expires_at, absolute_expires_at, ip, user_agent, kind`
-	eventColumns   = `time, type, user_id, ip, user_agent, session_id`
+	eventColumns   = `time, type, user_id, ip, user_agent, session_id, actor`
 	tokenColumns   = `r.hash, r.session_id, s.user_id, r.created_at, r.expires_at, r.retired_at, r.successor_hash`
 	keyColumns     = `id, alg, public, private_sealed, created_at, retired_at`
 
@@ -87,7 +87,7 @@ func (st *statements) prepare(ctx context.Context, writer, reader *sql.DB) error
 		{reader, &st.revocations, `SELECT seq, session_id, at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`},
 		{reader, &st.signingKeys, `SELECT ` + keyColumns + ` FROM signing_keys ORDER BY created_at DESC, rowid DESC`},
 
-		{writer, &st.createUser, `INSERT INTO users (` + userColumns + `) VALUES (?, ?, ?, ?, ?)`},
+		{writer, &st.createUser, `INSERT INTO users (` + userColumns + `) VALUES (?, ?, ?, ?, ?, ?)`},
 		{writer, &st.setPassword, `UPDATE users SET password_hash = ? WHERE id = ?`},
 		// REPLACE: a session with the same id is overwritten, old secret
 		// hash included.
@@ -100,7 +100,7 @@ func (st *statements) prepare(ctx context.Context, writer, reader *sql.DB) error
 		// against the other process for long.
 		{writer, &st.deleteExpired, `DELETE FROM sessions WHERE rowid IN
 			(SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?2) RETURNING id`},
-		{writer, &st.recordEvent, `INSERT INTO audit_events (` + eventColumns + `) VALUES (?, ?, ?, ?, ?, ?)`},
+		{writer, &st.recordEvent, `INSERT INTO audit_events (` + eventColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`},
 
 		// ?2 is the clock: only a live session is logged as revoked.
 		{writer, &st.logRevocation, `INSERT INTO revocations (session_id, at)

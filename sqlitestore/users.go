@@ -17,7 +17,7 @@ func (s *Store) CreateUser(ctx context.Context, u sesame.User) error {
 	if err != nil {
 		return fmt.Errorf("sqlitestore: create user: %w", err)
 	}
-	_, err = s.stmts.createUser.ExecContext(ctx, u.ID, u.Email, string(roles), u.PasswordHash, toMS(u.CreatedAt))
+	_, err = s.stmts.createUser.ExecContext(ctx, u.ID, u.Email, string(roles), u.PasswordHash, toMS(u.CreatedAt), u.Disabled)
 	if isUniqueViolation(err, "users.email") {
 		return sesame.ErrEmailTaken
 	}
@@ -82,6 +82,55 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error 
 	return nil
 }
 
+// SetRoles replaces the user's roles, or returns sesame.ErrUserNotFound.
+func (s *Store) SetRoles(ctx context.Context, userID string, roles []string) error {
+	js, err := json.Marshal(roles)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: set roles: %w", err)
+	}
+	return s.updateUser(ctx, "set roles", `UPDATE users SET roles = ? WHERE id = ?`, string(js), userID)
+}
+
+// SetDisabled sets the user's disabled flag, or returns
+// sesame.ErrUserNotFound.
+func (s *Store) SetDisabled(ctx context.Context, userID string, disabled bool) error {
+	return s.updateUser(ctx, "set disabled", `UPDATE users SET disabled = ? WHERE id = ?`, disabled, userID)
+}
+
+// SetEmail replaces the user's email. It returns sesame.ErrUserNotFound,
+// or sesame.ErrEmailTaken if another user has it.
+func (s *Store) SetEmail(ctx context.Context, userID, email string) error {
+	err := s.updateUser(ctx, "set email", `UPDATE users SET email = ? WHERE id = ?`, email, userID)
+	if isUniqueViolation(err, "users.email") {
+		return sesame.ErrEmailTaken
+	}
+	return err
+}
+
+// DeleteUser removes the user, or returns sesame.ErrUserNotFound.
+func (s *Store) DeleteUser(ctx context.Context, userID string) error {
+	return s.updateUser(ctx, "delete user", `DELETE FROM users WHERE id = ?`, userID)
+}
+
+// updateUser runs a statement that changes one user's row (its last
+// argument is the user's ID), and returns sesame.ErrUserNotFound if it
+// changed none. These are rare administrative writes: not prepared.
+func (s *Store) updateUser(ctx context.Context, op, query string, args ...any) error {
+	res, err := s.writer.ExecContext(ctx, query, args...)
+	if err != nil {
+		if isUniqueViolation(err, "users.email") {
+			return err // the caller translates it
+		}
+		return translate(op, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return translate(op, err)
+	} else if n == 0 {
+		return sesame.ErrUserNotFound
+	}
+	return nil
+}
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanUser(row scanner) (sesame.User, error) {
@@ -90,7 +139,7 @@ func scanUser(row scanner) (sesame.User, error) {
 		roles     string
 		createdAt int64
 	)
-	if err := row.Scan(&u.ID, &u.Email, &roles, &u.PasswordHash, &createdAt); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &roles, &u.PasswordHash, &createdAt, &u.Disabled); err != nil {
 		return sesame.User{}, err
 	}
 	if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {

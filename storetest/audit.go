@@ -21,6 +21,8 @@ func RunAudit(t *testing.T, newStore func(t *testing.T) sesame.AuditLog) {
 		{Type: sesame.EventLoginSucceeded, UserID: userA, IP: "203.0.113.7", UserAgent: longUA, SessionID: sesame.NewID()},
 		{Type: sesame.EventLoginSucceeded, UserID: userB, IP: "198.51.100.1", UserAgent: "Firefox", SessionID: sesame.NewID()},
 		{Type: sesame.EventLogout, UserID: userA, IP: "203.0.113.7", UserAgent: "curl/8.5.0", SessionID: sesame.NewID()},
+		{Type: sesame.EventUserDisabled, UserID: userB, IP: "198.51.100.2", UserAgent: "sesame-cli", Actor: sesame.ActorCLI},
+		{Type: sesame.EventRolesChanged, UserID: userB, IP: "198.51.100.2", UserAgent: "Firefox", Actor: userA},
 	}
 	for i := range events {
 		events[i].Time = base.Add(time.Duration(i)*time.Second + 123456*time.Nanosecond)
@@ -48,7 +50,7 @@ func RunAudit(t *testing.T, newStore func(t *testing.T) sesame.AuditLog) {
 			e := events[w]
 			g := got[i]
 			if g.Type != e.Type || g.UserID != e.UserID || g.IP != e.IP || g.UserAgent != e.UserAgent ||
-				g.SessionID != e.SessionID || !sameTime(g.Time, e.Time) {
+				g.SessionID != e.SessionID || g.Actor != e.Actor || !sameTime(g.Time, e.Time) {
 				t.Errorf("Events(%+v)[%d] = %+v\nwant %+v", q, i, g, e)
 			}
 		}
@@ -58,20 +60,20 @@ func RunAudit(t *testing.T, newStore func(t *testing.T) sesame.AuditLog) {
 		check(t, newStore(t), sesame.EventQuery{})
 	})
 	t.Run("NewestFirst", func(t *testing.T) {
-		check(t, record(t), sesame.EventQuery{}, 4, 3, 2, 1, 0)
+		check(t, record(t), sesame.EventQuery{}, 6, 5, 4, 3, 2, 1, 0)
 	})
 	t.Run("UserID", func(t *testing.T) {
 		st := record(t)
 		check(t, st, sesame.EventQuery{UserID: userA}, 4, 2, 0)
-		check(t, st, sesame.EventQuery{UserID: userB}, 3)
+		check(t, st, sesame.EventQuery{UserID: userB}, 6, 5, 3)
 		check(t, st, sesame.EventQuery{UserID: sesame.NewID()})
 	})
 	t.Run("Limit", func(t *testing.T) {
 		st := record(t)
-		check(t, st, sesame.EventQuery{Limit: 2}, 4, 3)
+		check(t, st, sesame.EventQuery{Limit: 2}, 6, 5)
 		check(t, st, sesame.EventQuery{Limit: 1, UserID: userA}, 4)
 		check(t, st, sesame.EventQuery{Limit: 2, UserID: userA}, 4, 2)
-		check(t, st, sesame.EventQuery{Limit: 100}, 4, 3, 2, 1, 0)
+		check(t, st, sesame.EventQuery{Limit: 100}, 6, 5, 4, 3, 2, 1, 0)
 	})
 }
 

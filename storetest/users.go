@@ -159,6 +159,160 @@ func RunUsers(t *testing.T, newStore func(t *testing.T) sesame.UserStore) {
 		}
 		checkUser(t, "another user after SetPasswordHash", got, other)
 	})
+
+	runUserAdmin(t, newStore)
+}
+
+// runUserAdmin tests the administrative changes of a UserStore: roles,
+// the disabled flag, email, and deletion.
+func runUserAdmin(t *testing.T, newStore func(t *testing.T) sesame.UserStore) {
+	t.Run("CreateDisabled", func(t *testing.T) {
+		st := newStore(t)
+		u := newUser("ada@example.test", time.Now(), sesame.RoleUser)
+		u.Disabled = true
+		mustCreateUser(t, st, u)
+		got, err := st.UserByID(ctx(t), u.ID)
+		if err != nil {
+			t.Fatalf("UserByID: %v", err)
+		}
+		checkUser(t, "UserByID of a user created disabled", got, u)
+	})
+
+	t.Run("SetDisabled", func(t *testing.T) {
+		st := newStore(t)
+		u := newUser("ada@example.test", time.Now(), sesame.RoleUser)
+		other := newUser("grace@example.test", time.Now(), sesame.RoleUser)
+		mustCreateUser(t, st, u)
+		mustCreateUser(t, st, other)
+		for _, d := range []bool{true, true, false, true} {
+			if err := st.SetDisabled(ctx(t), u.ID, d); err != nil {
+				t.Fatalf("SetDisabled(%v): %v", d, err)
+			}
+			u.Disabled = d
+			got, err := st.UserByEmail(ctx(t), u.Email)
+			if err != nil {
+				t.Fatalf("UserByEmail: %v", err)
+			}
+			checkUser(t, "UserByEmail after SetDisabled", got, u)
+			list, err := st.ListUsers(ctx(t))
+			if err != nil || len(list) != 2 {
+				t.Fatalf("ListUsers = %d users, %v; want 2", len(list), err)
+			}
+			checkUser(t, "ListUsers after SetDisabled", list[0], u)
+		}
+		got, err := st.UserByID(ctx(t), other.ID)
+		if err != nil {
+			t.Fatalf("UserByID: %v", err)
+		}
+		checkUser(t, "another user after SetDisabled", got, other)
+		if err := st.SetDisabled(ctx(t), sesame.NewID(), true); !errors.Is(err, sesame.ErrUserNotFound) {
+			t.Errorf("SetDisabled(unknown) error = %v, want ErrUserNotFound", err)
+		}
+	})
+
+	t.Run("SetRoles", func(t *testing.T) {
+		st := newStore(t)
+		u := newUser("ada@example.test", time.Now(), sesame.RoleUser, sesame.RoleAdmin)
+		other := newUser("grace@example.test", time.Now(), sesame.RoleUser, sesame.RoleAdmin)
+		mustCreateUser(t, st, u)
+		mustCreateUser(t, st, other)
+		for _, roles := range [][]string{{sesame.RoleUser}, {sesame.RoleUser, "auditor", "ops"}, nil} {
+			in := slices.Clone(roles)
+			if err := st.SetRoles(ctx(t), u.ID, in); err != nil {
+				t.Fatalf("SetRoles(%q): %v", roles, err)
+			}
+			if len(in) > 0 {
+				in[0] = "changed by the caller after SetRoles"
+			}
+			u.Roles = roles
+			got, err := st.UserByID(ctx(t), u.ID)
+			if err != nil {
+				t.Fatalf("UserByID: %v", err)
+			}
+			checkUser(t, "UserByID after SetRoles", got, u)
+		}
+		got, err := st.UserByID(ctx(t), other.ID)
+		if err != nil {
+			t.Fatalf("UserByID: %v", err)
+		}
+		checkUser(t, "another user after SetRoles", got, other)
+		if err := st.SetRoles(ctx(t), sesame.NewID(), []string{sesame.RoleUser}); !errors.Is(err, sesame.ErrUserNotFound) {
+			t.Errorf("SetRoles(unknown) error = %v, want ErrUserNotFound", err)
+		}
+	})
+
+	t.Run("SetEmail", func(t *testing.T) {
+		st := newStore(t)
+		u := newUser("ada@example.test", time.Now(), sesame.RoleUser)
+		other := newUser("grace@example.test", time.Now(), sesame.RoleUser)
+		mustCreateUser(t, st, u)
+		mustCreateUser(t, st, other)
+		if err := st.SetEmail(ctx(t), u.ID, other.Email); !errors.Is(err, sesame.ErrEmailTaken) {
+			t.Fatalf("SetEmail(another user's email) error = %v, want ErrEmailTaken", err)
+		}
+		got, err := st.UserByID(ctx(t), u.ID)
+		if err != nil {
+			t.Fatalf("UserByID: %v", err)
+		}
+		checkUser(t, "UserByID after a refused SetEmail", got, u)
+		if err := st.SetEmail(ctx(t), u.ID, u.Email); err != nil {
+			t.Errorf("SetEmail(the same email) error = %v, want nil", err)
+		}
+		old := u.Email
+		if err := st.SetEmail(ctx(t), u.ID, "lovelace@example.test"); err != nil {
+			t.Fatalf("SetEmail: %v", err)
+		}
+		u.Email = "lovelace@example.test"
+		got, err = st.UserByEmail(ctx(t), u.Email)
+		if err != nil {
+			t.Fatalf("UserByEmail(new email): %v", err)
+		}
+		checkUser(t, "UserByEmail(new email)", got, u)
+		if _, err := st.UserByEmail(ctx(t), old); !errors.Is(err, sesame.ErrUserNotFound) {
+			t.Errorf("UserByEmail(old email) error = %v, want ErrUserNotFound", err)
+		}
+		// The old email is free for someone else.
+		mustCreateUser(t, st, newUser(old, time.Now(), sesame.RoleUser))
+		if err := st.SetEmail(ctx(t), sesame.NewID(), "x@example.test"); !errors.Is(err, sesame.ErrUserNotFound) {
+			t.Errorf("SetEmail(unknown) error = %v, want ErrUserNotFound", err)
+		}
+	})
+
+	t.Run("DeleteUser", func(t *testing.T) {
+		st := newStore(t)
+		u := newUser("ada@example.test", time.Now(), sesame.RoleUser)
+		other := newUser("grace@example.test", time.Now().Add(time.Second), sesame.RoleUser)
+		mustCreateUser(t, st, u)
+		mustCreateUser(t, st, other)
+		if err := st.DeleteUser(ctx(t), u.ID); err != nil {
+			t.Fatalf("DeleteUser: %v", err)
+		}
+		if _, err := st.UserByID(ctx(t), u.ID); !errors.Is(err, sesame.ErrUserNotFound) {
+			t.Errorf("UserByID(deleted) error = %v, want ErrUserNotFound", err)
+		}
+		if _, err := st.UserByEmail(ctx(t), u.Email); !errors.Is(err, sesame.ErrUserNotFound) {
+			t.Errorf("UserByEmail(deleted) error = %v, want ErrUserNotFound", err)
+		}
+		list, err := st.ListUsers(ctx(t))
+		if err != nil || len(list) != 1 {
+			t.Fatalf("ListUsers after DeleteUser = %d users, %v; want 1", len(list), err)
+		}
+		checkUser(t, "ListUsers after DeleteUser", list[0], other)
+		if err := st.DeleteUser(ctx(t), u.ID); !errors.Is(err, sesame.ErrUserNotFound) {
+			t.Errorf("DeleteUser(again) error = %v, want ErrUserNotFound", err)
+		}
+		if err := st.SetPasswordHash(ctx(t), u.ID, "$x$new"); !errors.Is(err, sesame.ErrUserNotFound) {
+			t.Errorf("SetPasswordHash(deleted) error = %v, want ErrUserNotFound", err)
+		}
+		// The email is free again, for a new account.
+		again := newUser(u.Email, time.Now(), sesame.RoleUser)
+		mustCreateUser(t, st, again)
+		got, err := st.UserByEmail(ctx(t), u.Email)
+		if err != nil {
+			t.Fatalf("UserByEmail(re-registered): %v", err)
+		}
+		checkUser(t, "UserByEmail(re-registered)", got, again)
+	})
 }
 
 func newUser(email string, created time.Time, roles ...string) sesame.User {
@@ -185,7 +339,7 @@ func checkUser(t *testing.T, what string, got, want sesame.User) {
 	t.Helper()
 	gr, wr := slices.Sorted(slices.Values(got.Roles)), slices.Sorted(slices.Values(want.Roles))
 	if got.ID != want.ID || got.Email != want.Email || got.PasswordHash != want.PasswordHash ||
-		!slices.Equal(gr, wr) || !sameTime(got.CreatedAt, want.CreatedAt) {
+		!slices.Equal(gr, wr) || !sameTime(got.CreatedAt, want.CreatedAt) || got.Disabled != want.Disabled {
 		t.Errorf("%s = %+v\nwant %+v", what, got, want)
 	}
 }
