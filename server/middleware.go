@@ -113,6 +113,16 @@ func observe(log *slog.Logger, m *metrics, tls bool, next http.Handler) http.Han
 			writeJSON(rec, http.StatusRequestHeaderFieldsTooLarge, errorBody{Error: "invalid_request", Description: "request headers are larger than 64 KiB"})
 			return
 		}
+		// A body declared larger than the limit is refused before any of
+		// it is read: waiting for a megabyte that a client says is coming
+		// (and may send slowly, or never) would hold the connection for
+		// up to ReadTimeout. The connection closes after the answer, so
+		// whatever of the body follows is never read.
+		if r.ContentLength > maxBodyBytes {
+			rec.Header().Set("Connection", "close")
+			writeJSON(rec, http.StatusRequestEntityTooLarge, errorBody{Error: "invalid_request", Description: "request body is larger than 1 MiB"})
+			return
+		}
 		r.Body = http.MaxBytesReader(rec, r.Body, maxBodyBytes)
 		next.ServeHTTP(rec, r)
 	})

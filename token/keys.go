@@ -130,8 +130,14 @@ func Seal(masterKey []byte, pkcs8 []byte, kid string) ([]byte, error) {
 	return aead.Seal(nil, nil, pkcs8, []byte(kid)), nil
 }
 
-// Open reverses Seal. It returns an error if the master key or kid differs
-// from the ones that sealed it or if sealed was altered.
+// ErrSealedKey is wrapped by Open's error when a sealed key does not open:
+// the master key is not the one that sealed it, or the sealed bytes (or the
+// kid they are bound to) were altered.
+var ErrSealedKey = errors.New("token: a sealed signing key does not open with this master key")
+
+// Open reverses Seal. It returns an error wrapping ErrSealedKey if the
+// master key or kid differs from the ones that sealed it or if sealed was
+// altered.
 func Open(masterKey []byte, sealed []byte, kid string) ([]byte, error) {
 	aead, err := newAEAD(masterKey)
 	if err != nil {
@@ -139,7 +145,7 @@ func Open(masterKey []byte, sealed []byte, kid string) ([]byte, error) {
 	}
 	pkcs8, err := aead.Open(nil, nil, sealed, []byte(kid))
 	if err != nil {
-		return nil, fmt.Errorf("token: open sealed key %q: wrong master key or altered data", kid)
+		return nil, fmt.Errorf("%w (kid %q: wrong master key or altered data)", ErrSealedKey, kid)
 	}
 	return pkcs8, nil
 }

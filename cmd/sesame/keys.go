@@ -37,6 +37,15 @@ func masterKey(dataDir string, getenv func(string) string) ([]byte, error) {
 	return k, nil
 }
 
+// masterKeyMismatch is the error of a node whose master key cannot open
+// the signing keys stored in the database: the nodes were given different
+// master keys (or this one made its own master.key), which no retry fixes.
+func masterKeyMismatch(err error) error {
+	return fmt.Errorf("signing keys (--db): this node's master key cannot open the database's signing keys: "+
+		"they were sealed under another master key. Give every node that shares the database the same "+
+		"SESAME_MASTER_KEY (or the same <data-dir>/master.key); see docs/OPERATIONS.md, \"Keys\" (%w)", err)
+}
+
 // successorKey derives the key that chains refresh tokens from the master
 // key, so every node that shares the master key agrees on successors.
 func successorKey(master []byte) ([]byte, error) {
@@ -136,16 +145,26 @@ func keysRotate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	keys, err := st.keys.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("keys rotate: %w", err)
+	}
 	if alg == "" {
 		alg = "EdDSA"
-		keys, err := st.keys.SigningKeys(ctx)
-		if err != nil {
-			return fmt.Errorf("keys rotate: %w", err)
-		}
 		for _, k := range keys {
 			if k.RetiredAt.IsZero() {
 				alg = k.Alg
 				break
+			}
+		}
+	}
+	// A key sealed under another master key than the servers' would stop
+	// them all from signing: refuse unless this master key opens the
+	// current one.
+	for _, k := range keys {
+		if k.RetiredAt.IsZero() {
+			if _, err := token.NewKeySet(keys, master, k.Alg, time.Now(), 0); errors.Is(err, token.ErrSealedKey) {
+				return masterKeyMismatch(err)
 			}
 		}
 	}

@@ -233,6 +233,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// sign with it before they notice the rotation.
 	retain := c.accessTTL + c.tokenLeeway + 2*keyPollInterval
 	keySet, err := loadKeySet(ctx, st.keys, master, c.signingAlg, retain, true, log)
+	if errors.Is(err, token.ErrSealedKey) {
+		return masterKeyMismatch(err)
+	}
 	if err != nil {
 		return fmt.Errorf("signing keys (--db): %w", err)
 	}
