@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -51,7 +52,8 @@ func (u User) HasRole(role string) bool {
 // NormalizeEmail trims s, applies NFKC and lower-cases it, so that
 // "Admin@x.test" and "ａｄｍｉｎ@x.test" name the same account. It returns
 // ErrInvalidEmail unless the result is a bare address (no display name, no
-// comments, no spaces) of at most 254 bytes.
+// comments, no spaces) of at most 254 bytes with no control, format,
+// private-use or unassigned character in it.
 func NormalizeEmail(s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", ErrInvalidEmail
@@ -66,6 +68,9 @@ func NormalizeEmail(s string) (string, error) {
 	if at < 1 || at > 64 || at == len(e)-1 || strings.Count(e, "@") != 1 {
 		return "", ErrInvalidEmail
 	}
+	if strings.ContainsFunc(e, invisible) {
+		return "", ErrInvalidEmail
+	}
 	domain := e[at+1:]
 	if strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
 		return "", ErrInvalidEmail
@@ -75,6 +80,17 @@ func NormalizeEmail(s string) (string, error) {
 		return "", ErrInvalidEmail
 	}
 	return e, nil
+}
+
+// invisible reports whether r may not appear in an email: a control
+// character (Cc: C0 and C1, such as U+0085), a format character (Cf: zero
+// width space U+200B, BOM U+FEFF, right-to-left override U+202E, soft
+// hyphen U+00AD, ...), a surrogate or private-use code point, any space or
+// separator, or a code point Unicode has not assigned. Each
+// makes two addresses look alike, or rewrites what a terminal or a page
+// shows around it.
+func invisible(r rune) bool {
+	return !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)
 }
 
 // NormalizePassword applies NFKC to p and checks its length: at least

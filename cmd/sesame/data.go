@@ -73,7 +73,7 @@ func userAdd(ctx context.Context, args []string, getenv func(string) string, std
 		return usagef("user add: --password-stdin is required (a password is never taken as a flag)")
 	}
 	for _, r := range roles {
-		if r == "" || strings.ContainsAny(r, " ,\t\n") {
+		if r == "" || strings.ContainsAny(r, " ,") || strings.ContainsFunc(r, needsEscape) {
 			return usagef("user add: --role %q is not a role name", r)
 		}
 	}
@@ -89,11 +89,11 @@ func userAdd(ctx context.Context, args []string, getenv func(string) string, std
 	case errors.Is(err, sesame.ErrInvalidPassword):
 		return usagef("user add: the password must be %d to %d bytes of UTF-8", sesame.MinPasswordBytes, sesame.MaxPasswordBytes)
 	case errors.Is(err, sesame.ErrEmailTaken):
-		return fmt.Errorf("user add: a user with email %s already exists", email)
+		return fmt.Errorf("user add: a user with email %s already exists", termSafe(email))
 	case err != nil:
 		return fmt.Errorf("user add: %w", err)
 	}
-	fmt.Fprintf(stdout, "%s\t%s\t%s\n", u.ID, u.Email, strings.Join(u.Roles, ","))
+	fmt.Fprintf(stdout, "%s\t%s\t%s\n", u.ID, termSafe(u.Email), termSafe(strings.Join(u.Roles, ",")))
 	return nil
 }
 
@@ -109,7 +109,7 @@ func userList(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.ID, u.Email, strings.Join(u.Roles, ","), u.CreatedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.ID, termSafe(u.Email), termSafe(strings.Join(u.Roles, ",")), u.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }
@@ -125,7 +125,7 @@ func userByEmail(ctx context.Context, st *stores, cmd, email string) (sesame.Use
 	}
 	u, err := st.users.UserByEmail(ctx, e)
 	if errors.Is(err, sesame.ErrUserNotFound) {
-		return u, fmt.Errorf("%s: no user has email %s", cmd, e)
+		return u, fmt.Errorf("%s: no user has email %s", cmd, termSafe(e))
 	}
 	return u, err
 }
@@ -150,7 +150,7 @@ func sessionsList(ctx context.Context, args []string, getenv func(string) string
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, s := range list {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%q\n", s.ID, s.CreatedAt.UTC().Format(time.RFC3339),
-			s.LastSeenAt.UTC().Format(time.RFC3339), s.ExpiresAt.UTC().Format(time.RFC3339), s.IP, s.UserAgent)
+			s.LastSeenAt.UTC().Format(time.RFC3339), s.ExpiresAt.UTC().Format(time.RFC3339), termSafe(s.IP), s.UserAgent)
 	}
 	return tw.Flush()
 }
@@ -172,6 +172,6 @@ func sessionsRevoke(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return fmt.Errorf("sessions revoke: %w", err)
 	}
-	fmt.Fprintf(stdout, "ended %d session(s) of %s\n", n, u.Email)
+	fmt.Fprintf(stdout, "ended %d session(s) of %s\n", n, termSafe(u.Email))
 	return nil
 }
