@@ -165,7 +165,7 @@ func FuzzSessionCookie(f *testing.F) {
 			hdr["Cookie"] = append(hdr["Cookie"], h2)
 		}
 		r := &http.Request{Method: http.MethodGet, Header: hdr}
-		v, ok := sessionCookie(r)
+		v, ok := (&server{cookieName: CookieName}).sessionCookie(r)
 		switch {
 		case ok && !sesame.ValidSecret(v):
 			t.Fatalf("sessionCookie(%q, %q) accepted %q, which ValidSecret refuses", h1, h2, v)

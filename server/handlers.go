@@ -71,7 +71,7 @@ func (s *server) handleRegister() http.Handler {
 				s.fail(w, r, errRegClosed)
 				return
 			}
-		} else if _, ok := sessionCookie(r); ok && s.origins.crossOrigin(r) {
+		} else if _, ok := s.sessionCookie(r); ok && s.origins.crossOrigin(r) {
 			s.fail(w, r, errCSRF)
 			return
 		}
@@ -95,7 +95,7 @@ func (s *server) handleRegister() http.Handler {
 // identifier.
 func (s *server) handleLogin() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		prev, hasPrev := sessionCookie(r)
+		prev, hasPrev := s.sessionCookie(r)
 		if hasPrev && s.origins.crossOrigin(r) {
 			s.fail(w, r, errCSRF)
 			return
@@ -113,7 +113,7 @@ func (s *server) handleLogin() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		setSessionCookie(w, login.Secret, login.Session.AbsoluteExpiresAt, login.Session.CreatedAt)
+		s.setSessionCookie(w, login.Secret, login.Session.AbsoluteExpiresAt, login.Session.CreatedAt)
 		writeJSON(w, http.StatusCreated, toSessionResponse(login.User, login.Session))
 	})
 }
@@ -144,7 +144,7 @@ func (s *server) handleSession() http.Handler {
 // handleLogout ends the cookie's session server-side and clears the cookie.
 func (s *server) handleLogout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, ok := sessionCookie(r)
+		secret, ok := s.sessionCookie(r)
 		if !ok {
 			s.fail(w, r, errUnauthenticated)
 			return
@@ -155,12 +155,12 @@ func (s *server) handleLogout() http.Handler {
 		}
 		if err := s.Auth.Logout(r.Context(), secret, s.clientOf(r)); err != nil {
 			if errors.Is(err, sesame.ErrSessionNotFound) {
-				clearSessionCookie(w)
+				s.clearSessionCookie(w)
 			}
 			s.fail(w, r, err)
 			return
 		}
-		clearSessionCookie(w)
+		s.clearSessionCookie(w)
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
@@ -216,7 +216,7 @@ func (s *server) handleRevokeSession() http.Handler {
 			return
 		}
 		if id == p.Session.ID && p.Via == httpauth.ViaSession {
-			clearSessionCookie(w)
+			s.clearSessionCookie(w)
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})

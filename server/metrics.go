@@ -17,6 +17,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	logins   *prometheus.CounterVec
+	forward  *prometheus.CounterVec
 	// cache holds the observers of each (route, status) seen; routes are
 	// mux patterns (bounded) and statuses few, so it stays small.
 	cache sync.Map
@@ -44,8 +45,12 @@ func newMetrics(reg prometheus.Registerer, sessions sesame.SessionStore, hasher 
 			Name: "sesame_logins_total",
 			Help: "Login attempts by outcome: succeeded, failed, rate_limited, busy, error.",
 		}, []string{"outcome"}),
+		forward: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sesame_forward_auth_decisions_total",
+			Help: "Forward-auth decisions by result (allowed, redirected, unauthenticated, forbidden, invalid, untrusted, unavailable) and the rule that decided (its name, \"default\", or \"none\" before any rule was reached).",
+		}, []string{"result", "rule"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.logins)
+	reg.MustRegister(m.requests, m.duration, m.logins, m.forward)
 	for _, o := range []string{"succeeded", "failed", "rate_limited", "busy", "error"} {
 		m.logins.WithLabelValues(o)
 	}
@@ -98,6 +103,19 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 	ob.count.Inc()
 	ob.latency.Observe(d.Seconds())
 }
+
+// forwardDecision counts a forward-auth decision. Rules are few and named
+// by the operator, so the label values stay bounded.
+func (m *metrics) forwardDecision(result, rule string) {
+	k := resultRule{result, rule}
+	c, ok := m.cache.Load(k)
+	if !ok {
+		c, _ = m.cache.LoadOrStore(k, m.forward.WithLabelValues(result, rule))
+	}
+	c.(prometheus.Counter).Inc()
+}
+
+type resultRule struct{ result, rule string }
 
 type routeStatus struct {
 	route  string

@@ -31,6 +31,10 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /.well-known/jwks.json", s.handleJWKS())
 	mux.Handle("GET /.well-known/openid-configuration", s.handleDiscovery())
 
+	// Any method: the proxy may ask with the original request's.
+	mux.Handle("/v1/forward-auth", s.handleForwardAuth(forwardAuthProxy))
+	mux.Handle("/v1/auth-request", s.handleForwardAuth(authRequestProxy))
+
 	mux.Handle("GET /v1/admin/users", admin(s.handleAdminUsers()))
 	mux.Handle("DELETE /v1/admin/users/{id}/sessions", admin(s.handleAdminRevoke()))
 	mux.Handle("GET /v1/admin/audit", admin(s.handleAdminAudit()))

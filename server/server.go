@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/forwardauth"
 	"github.com/sesameauth/sesame/httpauth"
 )
 
@@ -23,6 +24,11 @@ import (
 // browsers insist on Secure, Path=/ and no Domain, so no sibling subdomain
 // can set or shadow it.
 const CookieName = httpauth.DefaultCookieName
+
+// DomainCookieName is the session cookie's name with Deps.CookieDomain: the
+// __Secure- prefix allows a Domain attribute (browsers still insist on
+// Secure), so every host under the domain receives it.
+const DomainCookieName = "__Secure-sesame"
 
 // Deps is everything the server needs. Auth, Users, Sessions and Audit are
 // required.
@@ -47,6 +53,21 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// TLS marks the server as serving HTTPS (adds HSTS).
 	TLS bool
+	// CookieDomain, if set, shares the sign-in with every host under it
+	// (single sign-on for forward auth): the session cookie is then
+	// DomainCookieName with Domain=CookieDomain, and a CookieName cookie
+	// is ignored. The caller checks that it is no public suffix and that
+	// the issuer lies under it.
+	CookieDomain string
+	// AccessRules returns the forward-auth rules in force (they may be
+	// replaced while the server runs); nil, or a nil result, means
+	// forwardauth.SignedInDefault.
+	AccessRules func() *forwardauth.Rules
+
+	// TokenIssuer signs access tokens outside a grant: forward auth mints
+	// the short-lived upstream tokens with it. Without it forward auth
+	// passes the identity headers but no Authorization.
+	TokenIssuer sesame.TokenIssuer
 
 	// Verifier checks bearer access tokens; without it only cookies
 	// authenticate and the token endpoints answer 503.
@@ -66,6 +87,9 @@ type server struct {
 	auth    *httpauth.Auth // every authenticated route goes through it
 	metrics *metrics
 	pingers []sesame.Pinger
+	// cookieName is CookieName, or DomainCookieName with CookieDomain.
+	cookieName string
+	upstream   *upstreamTokens
 }
 
 // NewServer returns the API handler. It returns an error for an invalid
@@ -85,11 +109,15 @@ func NewServer(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{Deps: d, origins: o, metrics: newMetrics(d.Registry, d.Sessions, d.Hasher)}
+	s := &server{Deps: d, origins: o, metrics: newMetrics(d.Registry, d.Sessions, d.Hasher), cookieName: CookieName}
+	if d.CookieDomain != "" {
+		s.cookieName = DomainCookieName
+	}
+	s.upstream = newUpstreamTokens(d.TokenIssuer, d.Auth.Config().Now)
 	s.auth = httpauth.New(httpauth.Config{
 		Sessions:    d.Auth,
 		Tokens:      d.Verifier,
-		CookieName:  CookieName,
+		CookieName:  s.cookieName,
 		CrossOrigin: o.crossOrigin,
 		OnError:     s.fail,
 	})
@@ -199,16 +227,18 @@ func (s *server) trusted(a netip.Addr) bool {
 }
 
 // sessionCookie returns the session secret from the cookie, the only place
-// it is ever read from.
-func sessionCookie(r *http.Request) (string, bool) {
-	return httpauth.SessionCookie(r, CookieName)
+// it is ever read from. With a cookie domain only the domain cookie counts:
+// a stray __Host-sesame is ignored.
+func (s *server) sessionCookie(r *http.Request) (string, bool) {
+	return httpauth.SessionCookie(r, s.cookieName)
 }
 
 // setSessionCookie sends the session secret to the browser.
-func setSessionCookie(w http.ResponseWriter, secret string, expires time.Time, now time.Time) {
+func (s *server) setSessionCookie(w http.ResponseWriter, secret string, expires time.Time, now time.Time) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     CookieName,
+		Name:     s.cookieName,
 		Value:    secret,
+		Domain:   s.CookieDomain,
 		Path:     "/",
 		MaxAge:   int(expires.Sub(now) / time.Second),
 		Secure:   true,
@@ -218,10 +248,11 @@ func setSessionCookie(w http.ResponseWriter, secret string, expires time.Time, n
 }
 
 // clearSessionCookie tells the browser to forget the session cookie.
-func clearSessionCookie(w http.ResponseWriter) {
+func (s *server) clearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     CookieName,
+		Name:     s.cookieName,
 		Value:    "",
+		Domain:   s.CookieDomain,
 		Path:     "/",
 		MaxAge:   -1,
 		Secure:   true,

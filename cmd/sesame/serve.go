@@ -45,6 +45,8 @@ type serveConfig struct {
 	refreshReuseGrace time.Duration
 	tokenLeeway       time.Duration
 	trustedProxies    string
+	cookieDomain      string
+	accessRules       string
 	logLevel          string
 	logFormat         string
 	hashConcurrency   int
@@ -74,6 +76,8 @@ func (c *serveConfig) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.refreshReuseGrace, "refresh-reuse-grace", 0, "window in which a retired refresh token yields the same successor")
 	fs.DurationVar(&c.tokenLeeway, "token-leeway", 5*time.Second, "clock skew tolerated when checking exp, nbf and iat (at most 60s)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.StringVar(&c.cookieDomain, "cookie-domain", "", "share the sign-in with every host under this domain (single sign-on for forward auth): the cookie becomes __Secure-sesame with Domain=; refused if a public suffix or not above the issuer's host")
+	fs.StringVar(&c.accessRules, "access-rules", "", "YAML file of forward-auth rules, reloaded on SIGHUP (default: every forwarded request needs a signed-in user)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (debug logs every request)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.IntVar(&c.hashConcurrency, "hash-concurrency", 0, "password hashes computed at once (default: one per CPU)")
@@ -220,6 +224,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if audience == "" {
 		audience = issuer
 	}
+	cookieDomain, err := checkCookieDomain(c.cookieDomain, issuer)
+	if err != nil {
+		return err
+	}
+	rules, err := loadAccessRules(c.accessRules, log)
+	if err != nil {
+		return err
+	}
 	master, err := masterKey(c.dataDir, getenv)
 	if err != nil {
 		return err
@@ -266,13 +278,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		hopts = append(hopts, password.Concurrency(c.hashConcurrency))
 	}
 	hasher := password.NewHasher(password.Params{}, hopts...)
+	tokenIssuer := &token.Issuer{Keys: keys, Issuer: issuer, Audience: []string{audience}, TTL: c.accessTTL}
 	auth := sesame.New(sesame.Config{
 		Users: st.users, Sessions: st.sessions, Audit: st.audit, Limiter: st.limiter, Hasher: hasher,
 		IdleTimeout: c.idleTimeout, AbsoluteTimeout: c.absoluteTimeout,
 		AccountMaxFailures: c.accountFailures, AccountWindow: c.accountWindow,
 		AddressMaxFailures: c.addressFailures, AddressWindow: c.addressWindow,
 		Refresh: st.refresh, Verifier: verifier, Revocations: revs,
-		Tokens: &token.Issuer{Keys: keys, Issuer: issuer, Audience: []string{audience}, TTL: c.accessTTL},
+		Tokens: tokenIssuer,
 		Issuer: issuer, Audience: audience, AccessTokenTTL: c.accessTTL, RefreshTokenTTL: c.refreshTTL,
 		RefreshReuseGrace: c.refreshReuseGrace, SuccessorKey: succKey,
 		Logger: log,
@@ -288,6 +301,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		AllowedOrigins: origins, TrustedProxies: proxies, TLS: c.tlsCert != "",
 		Verifier: verifier, JWKS: func() []byte { return keys.Load().JWKS() },
 		Issuer: issuer, SigningAlg: c.signingAlg,
+		TokenIssuer: tokenIssuer, CookieDomain: cookieDomain, AccessRules: rules.Load,
 	})
 	if err != nil {
 		return usagef("--allowed-origins: %v", err)
@@ -312,6 +326,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer stopSweep()
 	go sweep(sweepCtx, log, st.sweepers, time.Minute)
 	go pollKeys(sweepCtx, st.keys, keys, master, c.signingAlg, retain, log)
+	rules.reloadOnHUP(sweepCtx, log)
 	go revs.Run(sweepCtx, time.Second, func(err error) { log.Warn("syncing revocations", "err", err) })
 
 	errc := make(chan error, 1)
