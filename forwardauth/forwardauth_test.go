@@ -215,7 +215,7 @@ func TestShadowWarnings(t *testing.T) {
 		warn bool
 	}{
 		{"rules:\n  - path: /admin/\n    methods: [GET]\n    roles: [admin]\n  - policy: bypass\n", true},
-		{"rules:\n  - path: /admin/\n    methods: [GET]\n    roles: [admin]\n  - path: /admin/x\n    policy: bypass\n", true}, // overlaps
+		{"rules:\n  - path: /admin/\n    methods: [GET]\n    roles: [admin]\n  - path: /admin/x\n    policy: bypass\n", true},  // overlaps
 		{"rules:\n  - path: /admin/\n    methods: [GET]\n    roles: [admin]\n  - path: /public/\n    policy: bypass\n", false}, // apart
 		{"rules:\n  - path: /admin/\n    methods: [GET]\n    roles: [admin]\n  - path: /admin/\n    roles: [admin]\n", false},  // same answer
 		{"rules:\n  - host: a.test\n    methods: [GET]\n    policy: deny\n  - host: \"*.test\"\n    policy: bypass\n", true},
