@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+
+	"github.com/sesameauth/sesame/lab"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -29,6 +31,9 @@ Commands:
   keys rotate [--signing-alg A]
                             make a new signing key current (running servers
                             sign with it within 10 seconds)
+  lab [--quick] [--out DIR] [--stores LIST]
+                            measure sessions against tokens on this machine:
+                            DIR/report.html and DIR/results.json
   version                   print the version
 
 Every command that touches data takes --data-dir, --db and --session-store
@@ -77,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		default:
 			return usagef("keys: want \"rotate\", got %q", s)
 		}
+	case "lab":
+		return lab.Run(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "sesame", versionString())
 		return nil

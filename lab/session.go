@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"context"
@@ -43,15 +43,13 @@ func sessionLoad(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var undo stops
 	defer undo.run()
 	if hasRedis {
-		if err := flushRedis(ctx, lf.redis); err != nil {
+		// Claimed first, so it is emptied last: after the server has stopped.
+		claim, err := claimRedis(ctx, lf.redis, stderr)
+		if err != nil {
 			return err
 		}
-		// Added first, so it runs last: after the server has stopped.
-		undo.add(func() {
-			if err := flushRedis(context.Background(), lf.redis); err != nil {
-				fmt.Fprintln(stderr, "sesame-lab:", err)
-			}
-		})
+		undo.add(claim.release)
+		lf.redis = claim.url
 	}
 	srv, cleanup, err := lf.sesame(ctx, stderr)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"context"
@@ -255,7 +255,8 @@ type comparison struct {
 	prepare func(ctx context.Context, t target) error
 	rounds  int
 	d       time.Duration
-	per     string // what one ok answer is, for the headings: "req", "refresh"
+	warm    time.Duration // the unrecorded run of each target first (default 1s)
+	per     string        // what one ok answer is, for the headings: "req", "refresh"
 }
 
 // summary is the medians over the rounds for one target.
@@ -276,8 +277,12 @@ func (c comparison) run(ctx context.Context, stdout, stderr io.Writer) ([]summar
 		}
 		return measure(ctx, c.load, t, d)
 	}
+	warm := c.warm
+	if warm <= 0 {
+		warm = time.Second
+	}
 	for _, t := range c.targets {
-		if _, err := one(t, time.Second); err != nil {
+		if _, err := one(t, warm); err != nil {
 			return nil, err
 		}
 	}
@@ -372,13 +377,13 @@ type loadFlags struct {
 
 func (lf *loadFlags) register(fs *flag.FlagSet, store string, conns int) {
 	fs.StringVar(&lf.store, "store", store, "Sesame's session store: memory, sqlite (serve's default, sessions in the --db file) or redis (-redis)")
-	fs.StringVar(&lf.redis, "redis", defaultRedis, "Redis of -store redis: its database is FLUSHDBed before and after the run")
+	fs.StringVar(&lf.redis, "redis", defaultRedis, "Redis of -store redis: a database of it is claimed (it must be empty, or hold only an earlier lab run's keys) and emptied after the run")
 	fs.StringVar(&lf.tool, "load", "go", "load generator: go (in this process) or wrk (Debian's wrk, one thread)")
 	fs.DurationVar(&lf.d, "duration", 5*time.Second, "length of each load run")
 	fs.IntVar(&lf.conns, "conns", conns, "keep-alive connections, each with a client of its own")
 	fs.IntVar(&lf.rounds, "rounds", 3, "rounds of (baseline, Sesame...), interleaved")
 	fs.IntVar(&lf.maxReq, "max-requests", 2_000_000, "most requests one Go load run sends")
-	fs.StringVar(&lf.bin, "bin", "", "sesame binary to run (default: go build ./cmd/sesame into a temporary directory)")
+	fs.StringVar(&lf.bin, "bin", "", "sesame binary to run (default: this executable)")
 	fs.BoolVar(&lf.childLog, "child-stderr", false, "copy the sesame binary's stderr to ours")
 }
 

@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"context"
@@ -80,7 +80,7 @@ func startBare(ctx context.Context, body []byte) (p process, stop func(), err er
 		os.RemoveAll(dir)
 		return process{}, nil, err
 	}
-	p, stopProc, err := startProcess(ctx, []string{exe, "bare", "-body", file}, nil, "bare listening", nil)
+	p, stopProc, err := startProcess(ctx, []string{exe, "lab", "bare", "-body", file}, nil, "bare listening", nil)
 	if err != nil {
 		os.RemoveAll(dir)
 		return process{}, nil, err

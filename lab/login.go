@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"bytes"
@@ -28,7 +28,7 @@ func login(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rounds := fs.Int("rounds", 3, "rounds of (argon2id, Sesame), and of bursts")
 	clients := fs.Int("clients", 2*runtime.NumCPU(), "concurrent login clients in the throughput runs")
 	burst := fs.Int("burst", 300, "logins sent at once to the real binary; 0 skips the burst")
-	bin := fs.String("bin", "", "sesame binary to run (default: go build ./cmd/sesame into a temporary directory)")
+	bin := fs.String("bin", "", "sesame binary to run (default: this executable)")
 	childLog := fs.Bool("child-stderr", false, "copy the binary's stderr to ours (with GODEBUG=gctrace=1 in a -variant, its GC trace)")
 	var variants []string
 	fs.Func("variant", "environment, as space-separated K=V, of an extra binary run each burst round, e.g. 'GOMEMLIMIT=160MiB' (repeatable)", func(s string) error {

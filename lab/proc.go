@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"bufio"
@@ -69,8 +69,10 @@ func startProcess(ctx context.Context, argv, env []string, ready string, childLo
 	select {
 	case a := <-addr:
 		return process{base: "http://" + a, pid: cmd.Process.Pid}, stop, nil
-	case <-time.After(15 * time.Second):
-		err = fmt.Errorf("%s did not log %q within 15s", argv[0], ready)
+	case <-time.After(60 * time.Second):
+		// Generous: a server starting on a loaded machine (and migrating a
+		// fresh PostgreSQL database) can take a while.
+		err = fmt.Errorf("%s did not log %q within 60s", argv[0], ready)
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
@@ -92,23 +94,18 @@ func listeningAddr(line, msg string) (string, bool) {
 	return "", false
 }
 
-// sesameBinary returns bin if it is set, else builds ./cmd/sesame into a
-// temporary directory that cleanup removes.
-func sesameBinary(ctx context.Context, bin string, stderr io.Writer) (path string, cleanup func(), err error) {
+// sesameBinary returns bin if it is set, else this very executable: the
+// lab is "sesame lab", so the server it measures is the binary it runs in.
+// cleanup is for the callers' symmetry; there is nothing to remove.
+func sesameBinary(_ context.Context, bin string, _ io.Writer) (path string, cleanup func(), err error) {
 	if bin != "" {
 		return bin, func() {}, nil
 	}
-	dir, err := os.MkdirTemp("", "sesame-lab-bin-")
+	exe, err := os.Executable()
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("finding the sesame executable: %w", err)
 	}
-	fmt.Fprintln(stderr, "building ./cmd/sesame")
-	path = dir + "/sesame"
-	if out, err := runGo(ctx, "build", "-o", path, "./cmd/sesame"); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("go build ./cmd/sesame (run the lab from the module's root): %w\n%s", err, out)
-	}
-	return path, func() { os.RemoveAll(dir) }, nil
+	return exe, func() {}, nil
 }
 
 // sesameServer is how the lab starts the real binary.
@@ -116,6 +113,7 @@ type sesameServer struct {
 	bin      string
 	store    string    // memory, sqlite (serve's default: sessions in the --db file) or redis
 	redis    string    // the Redis URL of store redis
+	pg       string    // the PostgreSQL URL of store postgres (users, keys and sessions)
 	flags    []string  // more flags of sesame serve
 	env      []string  // more environment, e.g. GOMEMLIMIT=117MiB
 	childLog io.Writer // where its stderr goes, or nil
@@ -134,13 +132,18 @@ func (s sesameServer) start(ctx context.Context) (p process, stop func(), err er
 	case "memory":
 		argv = append(argv, "--session-store", "memory")
 	case "sqlite":
+	case "postgres":
+		argv = append(argv, "--db", s.pg)
 	case "redis":
 		// Users, keys and audit stay in serve's default SQLite file in
 		// the data directory unless s.flags name a --db.
 		argv = append(argv, "--session-store", s.redis)
+		if s.pg != "" {
+			argv = append(argv, "--db", s.pg)
+		}
 	default:
 		os.RemoveAll(dir)
-		return process{}, nil, fmt.Errorf("-store: want memory, sqlite or redis, got %q", s.store)
+		return process{}, nil, fmt.Errorf("-store: want memory, sqlite, postgres or redis, got %q", s.store)
 	}
 	p, stopProc, err := startProcess(ctx, append(argv, s.flags...), s.env, "sesame listening", s.childLog)
 	if err != nil {
@@ -206,9 +209,4 @@ func parseStatCPU(data []byte) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
-}
-
-// runGo runs the go command in the current directory.
-func runGo(ctx context.Context, args ...string) ([]byte, error) {
-	return exec.CommandContext(ctx, "go", args...).CombinedOutput()
 }

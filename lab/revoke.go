@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"context"
@@ -43,10 +43,10 @@ func revokeLatency(ctx context.Context, args []string, stdout, stderr io.Writer)
 	kindName := fs.String("kind", "token", "what A ends and B is asked about: token (a refresh family: POST /v1/token/revoke, then GET /v1/userinfo with its access token) or cookie (a cookie session: DELETE /v1/session, then GET /v1/session with the cookie)")
 	n := fs.Int("n", 1000, "sessions (token families or cookie sessions), each ended once")
 	workers := fs.Int("workers", 4, "password grants or logins at once while the sessions are made")
-	pgURL := fs.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server: a database sesame_bench_<random> is created on it for the run and dropped after")
-	redis := fs.String("redis", defaultRedis, "Redis session store of both nodes: its database is FLUSHDBed before and after the run")
+	pgURL := fs.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server: a database sesame_lab_<random> is created on it for the run and dropped after")
+	redis := fs.String("redis", defaultRedis, "Redis session store of both nodes: a database of it is claimed (it must be empty, or hold only an earlier lab run's keys) and emptied after the run")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long B is polled before an iteration counts as never refused")
-	bin := fs.String("bin", "", "sesame binary to run (default: go build ./cmd/sesame into a temporary directory)")
+	bin := fs.String("bin", "", "sesame binary to run (default: this executable)")
 	childLog := fs.Bool("child-stderr", false, "copy the sesame binaries' stderr to ours")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -187,14 +187,12 @@ func startNodePair(ctx context.Context, undo *stops, pgURL, redis, bin string, c
 		return process{}, process{}, err
 	}
 	undo.add(drop)
-	if err := flushRedis(ctx, redis); err != nil {
+	claim, err := claimRedis(ctx, redis, stderr)
+	if err != nil {
 		return process{}, process{}, err
 	}
-	undo.add(func() {
-		if err := flushRedis(context.Background(), redis); err != nil {
-			fmt.Fprintln(stderr, "sesame-lab:", err)
-		}
-	})
+	undo.add(claim.release)
+	redis = claim.url
 	path, cleanup, err := sesameBinary(ctx, bin, stderr)
 	if err != nil {
 		return process{}, process{}, err
@@ -338,7 +336,7 @@ func inParallel[T any](n, workers int, f func(i int) (T, error)) ([]T, error) {
 	return out, errors.Join(errs...)
 }
 
-// createBenchDB creates the database sesame_bench_<random> on the
+// createBenchDB creates the database sesame_lab_<random> on the
 // PostgreSQL server of admin and returns its URL and a function that drops
 // it (WITH (FORCE), in case a node still holds a connection).
 func createBenchDB(ctx context.Context, admin string, stderr io.Writer) (string, func(), error) {
@@ -353,7 +351,7 @@ func createBenchDB(ctx context.Context, admin string, stderr io.Writer) (string,
 	conn.Close(ctx)
 	b := make([]byte, 6)
 	rand.Read(b)
-	name := "sesame_bench_" + hex.EncodeToString(b)
+	name := "sesame_lab_" + hex.EncodeToString(b)
 	exec := func(ctx context.Context, sql string) error {
 		c, err := pgx.Connect(ctx, admin)
 		if err != nil {
@@ -370,7 +368,7 @@ func createBenchDB(ctx context.Context, admin string, stderr io.Writer) (string,
 	u.Path = "/" + name
 	return u.String(), func() {
 		if err := exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			fmt.Fprintf(stderr, "sesame-lab: dropping database %s: %v\n", name, err)
+			fmt.Fprintf(stderr, "lab: dropping database %s: %v\n", name, err)
 			return
 		}
 		fmt.Fprintf(stderr, "dropped database %s\n", name)
