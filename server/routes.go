@@ -39,6 +39,23 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("DELETE /v1/admin/users/{id}/sessions", admin(s.handleAdminRevoke()))
 	mux.Handle("GET /v1/admin/audit", admin(s.handleAdminAudit()))
 
+	// The sign-in portal: pages for people (package web). Every form post
+	// goes through the same cross-origin check as the API.
+	mux.Handle("GET /{$}", http.RedirectHandler("/account", http.StatusSeeOther))
+	mux.Handle("GET /login", s.pages.LoginForm())
+	mux.Handle("POST /login", s.pages.Login())
+	mux.Handle("GET /register", s.pages.RegisterForm())
+	mux.Handle("POST /register", s.pages.Register())
+	mux.Handle("GET /account", s.pages.Account())
+	mux.Handle("POST /account/sessions/end", s.pages.EndSession())
+	mux.Handle("POST /account/sessions/end-others", s.pages.EndOtherSessions())
+	mux.Handle("POST /account/password", s.pages.ChangePassword())
+	mux.Handle("GET /logout", s.pages.LogoutForm())
+	mux.Handle("POST /logout", s.pages.Logout())
+	mux.Handle("GET /admin", s.pages.Admin())
+	mux.Handle("POST /admin/sessions/end", s.pages.AdminEndSessions())
+	mux.Handle("GET /static/", s.pages.Static())
+
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
 	mux.Handle("GET /metrics", s.handleMetrics())

@@ -18,6 +18,7 @@ import (
 	"github.com/sesameauth/sesame"
 	"github.com/sesameauth/sesame/forwardauth"
 	"github.com/sesameauth/sesame/httpauth"
+	"github.com/sesameauth/sesame/web"
 )
 
 // CookieName is the session cookie's name. The __Host- prefix makes
@@ -90,6 +91,7 @@ type server struct {
 	// cookieName is CookieName, or DomainCookieName with CookieDomain.
 	cookieName string
 	upstream   *upstreamTokens
+	pages      *web.Pages // the sign-in portal
 }
 
 // NewServer returns the API handler. It returns an error for an invalid
@@ -121,6 +123,18 @@ func NewServer(d Deps) (http.Handler, error) {
 		CrossOrigin: o.crossOrigin,
 		OnError:     s.fail,
 	})
+	rt, err := web.NewReturnTo(d.Issuer, d.CookieDomain, d.AllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	s.pages, err = web.New(web.Config{
+		Auth: d.Auth, Users: d.Users, Audit: d.Audit, Registration: d.Registration, ReturnTo: rt,
+		SessionSecret: s.sessionCookie, SetSessionCookie: s.setSessionCookie, ClearSessionCookie: s.clearSessionCookie,
+		Client: s.clientOf, CrossOrigin: o.crossOrigin, OnLogin: s.countLogin, Logger: d.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	seen := map[sesame.Pinger]bool{}
 	for _, p := range append([]any{d.Users, d.Sessions, d.Audit}, anySlice(d.Ready)...) {
 		if p, ok := p.(sesame.Pinger); ok && !seen[p] {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"sort"
 	"strings"
 )
 
@@ -37,16 +38,19 @@ type ReturnTo struct {
 }
 
 // NewReturnTo returns the policy for a server whose issuer URL is issuer,
+// ("" for none: then only paths and the allowed origins are followed),
 // with cookieDomain ("" for none) and allowedOrigins as the flags of the
 // same names give them. It returns an error for an issuer or an origin
 // that is not an http(s) origin.
 func NewReturnTo(issuer, cookieDomain string, allowedOrigins []string) (*ReturnTo, error) {
 	p := &ReturnTo{allowed: map[string]bool{}}
-	iss, ok := originOf(issuer)
-	if !ok {
-		return nil, errors.New("web: the issuer is not an http(s) URL: " + issuer)
+	if issuer != "" {
+		iss, ok := originOf(issuer)
+		if !ok {
+			return nil, errors.New("web: the issuer is not an http(s) URL: " + issuer)
+		}
+		p.issuer = iss
 	}
-	p.issuer = iss
 	p.cookieDomain = strings.TrimPrefix(strings.ToLower(cookieDomain), ".")
 	for _, o := range allowedOrigins {
 		n, ok := originOf(o)
@@ -138,4 +142,21 @@ func originOf(raw string) (string, bool) {
 		return scheme + "://" + host, true
 	}
 	return scheme + "://" + net.JoinHostPort(host, port), true
+}
+
+// formAction is the CSP form-action source list that lets a form post
+// continue wherever Allowed may send it.
+func (p *ReturnTo) formAction() string {
+	src := []string{"'self'"}
+	if p.issuer != "" {
+		src = append(src, p.issuer)
+	}
+	for o := range p.allowed {
+		src = append(src, o)
+	}
+	if p.cookieDomain != "" {
+		src = append(src, p.cookieDomain, "*."+p.cookieDomain)
+	}
+	sort.Strings(src[1:])
+	return strings.Join(src, " ")
 }

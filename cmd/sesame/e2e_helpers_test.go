@@ -308,6 +308,10 @@ func (r e2eResp) checkInvariants(t testing.TB) {
 			t.Errorf("%s: Access-Control-Allow-Origin: * (must never be a wildcard)", r.req)
 		}
 	}
+	if e2ePortalPath(r.req) {
+		e2eCheckPage(t, r)
+		return
+	}
 	if r.status < 400 {
 		return
 	}

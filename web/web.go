@@ -1,0 +1,297 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sesameauth/sesame"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Config is everything the pages need. Auth, Users, Audit, ReturnTo,
+// SessionSecret, SetSessionCookie, ClearSessionCookie, Client and
+// CrossOrigin are required.
+type Config struct {
+	Auth  *sesame.Authenticator
+	Users sesame.UserStore
+	Audit sesame.AuditLog
+	// Registration is "open" (default) or "closed".
+	Registration string
+	// ReturnTo decides where a sign-in or sign-out may send the browser.
+	ReturnTo *ReturnTo
+
+	// SessionSecret reads the session secret from the request's cookie,
+	// the only place it is ever read from.
+	SessionSecret func(r *http.Request) (string, bool)
+	// SetSessionCookie sends the new session's secret to the browser;
+	// ClearSessionCookie tells it to forget it.
+	SetSessionCookie   func(w http.ResponseWriter, secret string, expires, now time.Time)
+	ClearSessionCookie func(w http.ResponseWriter)
+	// Client returns where a request came from (address and agent).
+	Client func(r *http.Request) sesame.Client
+	// CrossOrigin reports whether an unsafe request comes from an origin
+	// that may not make it: the API's csrf rule, which every form post
+	// goes through.
+	CrossOrigin func(r *http.Request) bool
+	// OnLogin, if set, learns the outcome of every sign-in attempt (nil
+	// for a success), for metrics.
+	OnLogin func(err error)
+	Logger  *slog.Logger
+}
+
+// Pages serves the portal. Its methods return the handler of each route;
+// the server lists them in its routes.
+type Pages struct {
+	cfg   Config
+	pages map[string]*template.Template
+	csp   string
+}
+
+// New parses the templates and returns the pages over cfg.
+func New(cfg Config) (*Pages, error) {
+	if cfg.Auth == nil || cfg.Users == nil || cfg.Audit == nil || cfg.ReturnTo == nil ||
+		cfg.SessionSecret == nil || cfg.SetSessionCookie == nil || cfg.ClearSessionCookie == nil ||
+		cfg.Client == nil || cfg.CrossOrigin == nil {
+		return nil, errors.New("web: Config lacks a required field")
+	}
+	if cfg.Registration == "" {
+		cfg.Registration = "open"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.OnLogin == nil {
+		cfg.OnLogin = func(error) {}
+	}
+	p := &Pages{cfg: cfg, pages: map[string]*template.Template{}}
+	funcs := template.FuncMap{
+		"device":  DescribeUserAgent,
+		"when":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"ago":     ago,
+		"join":    strings.Join,
+		"inc":     func(n int) int { return n + 1 },
+		"dec":     func(n int) int { return n - 1 },
+		"isToken": func(s sesame.Session) bool { return s.Kind == sesame.KindToken },
+	}
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(templateFS, n)
+		if err != nil {
+			return nil, err
+		}
+		p.pages[name] = t
+	}
+	// No script from anywhere, no framing, styles and images from this
+	// server only, and forms may go only here or where a sign-in may
+	// continue (Chromium applies form-action to the redirect after a post).
+	p.csp = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action " +
+		cfg.ReturnTo.formAction() + "; frame-ancestors 'none'"
+	return p, nil
+}
+
+// view is what every template gets.
+type view struct {
+	Title    string
+	Me       *sesame.User // the signed-in user, for the navigation
+	Admin    bool
+	Error    string // what went wrong, for a person
+	Notice   string // what just happened
+	Status   int
+	ReturnTo string
+	Email    string
+	RegOpen  bool
+
+	// /account
+	Current  sesame.Session
+	Sessions []sesame.Session
+
+	// error pages
+	RetryAfter int
+
+	// /admin
+	Query      string
+	Users      []sesame.User
+	MoreUsers  bool
+	Selected   *sesame.User
+	UserByID   map[string]string
+	Types      []string
+	Type       string
+	Events     []sesame.Event
+	Page       int
+	MorePages  bool
+	EventsUser string
+}
+
+// render writes the named page with status; a template failure is logged
+// and becomes a plain 500, never a half-written page.
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
+	t, ok := p.pages[name]
+	if !ok {
+		panic("web: no template " + name)
+	}
+	v.Status = status
+	v.RegOpen = p.cfg.Registration != "closed"
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		p.cfg.Logger.ErrorContext(r.Context(), "rendering a page", "page", name, "err", err)
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString("<!doctype html><title>Error</title><p>Something went wrong. Please try again.</p>")
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", p.csp)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// redirect answers 303 to loc, which is a path of this server or a value
+// ReturnTo allowed.
+func redirect(w http.ResponseWriter, loc string) {
+	w.Header().Set("Location", loc)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// errCrossOrigin is a form post from another origin.
+var errCrossOrigin = errors.New("web: cross-origin form post")
+
+// errBadForm is a post that is not a well-formed form.
+var errBadForm = errors.New("web: malformed form")
+
+// fail answers with the error page that fits err: what a person can do
+// about it, never a stack trace or an internal error's text.
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, me *sesame.User, err error) {
+	v := view{Me: me}
+	var rl *sesame.RateLimitError
+	status := http.StatusServiceUnavailable
+	switch {
+	case errors.Is(err, errCrossOrigin):
+		status, v.Title = http.StatusForbidden, "Request refused"
+		v.Error = "This form was sent from another site, so Sesame refused it. If you meant to do this, open Sesame yourself and try again there."
+		p.cfg.Logger.WarnContext(r.Context(), "cross-origin form refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+	case errors.Is(err, errBadForm):
+		status, v.Title = http.StatusBadRequest, "Bad request"
+		v.Error = "The form could not be read. Go back and try again."
+	case errors.As(err, &rl):
+		status, v.Title = http.StatusTooManyRequests, "Too many attempts"
+		v.RetryAfter = rl.RetryAfter
+		w.Header().Set("Retry-After", strconv.Itoa(rl.RetryAfter))
+		v.Error = "There have been too many sign-in attempts. Wait " + seconds(rl.RetryAfter) + " and try again."
+	case errors.Is(err, sesame.ErrBusy):
+		v.Title = "Busy"
+		v.RetryAfter = 1
+		w.Header().Set("Retry-After", "1")
+		v.Error = "Sesame is busy right now. Wait a second and try again."
+	case r.Context().Err() != nil:
+		v.Title = "Cancelled"
+		v.Error = "The request was cancelled."
+	default:
+		p.cfg.Logger.ErrorContext(r.Context(), "page failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		v.Title = "Unavailable"
+		v.RetryAfter = 2
+		w.Header().Set("Retry-After", "2")
+		v.Error = "Sesame cannot reach its data store right now, so nobody can be signed in or out. Try again in a moment."
+	}
+	p.render(w, r, status, "error", v)
+}
+
+func seconds(n int) string {
+	if n == 1 {
+		return "1 second"
+	}
+	if n < 120 {
+		return strconv.Itoa(n) + " seconds"
+	}
+	return strconv.Itoa((n+59)/60) + " minutes"
+}
+
+// ago says how long before now t was, in words.
+func ago(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return plural(int(d/time.Minute), "minute") + " ago"
+	case d < 48*time.Hour:
+		return plural(int(d/time.Hour), "hour") + " ago"
+	default:
+		return plural(int(d/(24*time.Hour)), "day") + " ago"
+	}
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
+}
+
+// form returns the fields of a form post, after refusing one from another
+// origin. Fields are read from the body only, never the query string.
+func (p *Pages) form(r *http.Request) (url.Values, error) {
+	if p.cfg.CrossOrigin(r) {
+		return nil, errCrossOrigin
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, errBadForm
+	}
+	if err := r.ParseForm(); err != nil {
+		return nil, errBadForm
+	}
+	return r.PostForm, nil
+}
+
+// signedIn returns the user and session of the request's cookie, or
+// sesame.ErrSessionNotFound when there is none or it has ended.
+func (p *Pages) signedIn(r *http.Request) (sesame.User, sesame.Session, error) {
+	secret, ok := p.cfg.SessionSecret(r)
+	if !ok {
+		return sesame.User{}, sesame.Session{}, sesame.ErrSessionNotFound
+	}
+	s, u, err := p.cfg.Auth.Authenticate(r.Context(), secret)
+	return u, s, err
+}
+
+// Static serves the stylesheet (and whatever else is under static/).
+func (p *Pages) Static() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	files := http.FileServerFS(sub)
+	return http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	}))
+}
