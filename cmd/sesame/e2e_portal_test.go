@@ -415,3 +415,25 @@ func TestPortalAdmin(t *testing.T) {
 	}
 	_ = time.Now
 }
+
+// TestPortalReturnToCookieDomain: with --cookie-domain, a sign-in may go on
+// to any host under it (forward auth sends people back that way), and to
+// nothing merely ending in its name.
+func TestPortalReturnToCookieDomain(t *testing.T) {
+	s := e2eStart(t, "--issuer", "https://auth.example.test", "--cookie-domain", "example.test", "--session-store", "memory")
+	email := e2eEmail("sso")
+	s.register(t, email, e2ePassword)
+	for returnTo, want := range map[string]string{
+		"https://app.example.test/x?y=1":      "https://app.example.test/x?y=1",
+		"http://example.test/":                "http://example.test/",
+		"https://auth.example.test/":          "https://auth.example.test/",
+		"https://evilexample.test/":           "/account",
+		"https://example.test.evil.test/":     "/account",
+		"https://app.example.test@evil.test/": "/account",
+	} {
+		r := s.pageLogin(t, email, e2ePassword, returnTo)
+		if r.status != http.StatusSeeOther || r.location() != want {
+			t.Errorf("return_to=%q: %d to %q, want 303 to %q", returnTo, r.status, r.location(), want)
+		}
+	}
+}
