@@ -110,16 +110,28 @@ const (
 // EventQuery selects audit events.
 type EventQuery struct {
 	UserID string // all users if empty
-	Limit  int    // at most this many, newest first; a store default if 0
+	Limit  int    // at most this many, newest first; DefaultEventLimit if 0
 }
 
-// AuditLog records security events durably.
+// AuditLog records security events durably, for a retention its owner
+// enforces with DeleteEventsBefore.
 type AuditLog interface {
 	// Record appends e.
 	Record(ctx context.Context, e Event) error
 	// Events returns the events matching q, newest first.
 	Events(ctx context.Context, q EventQuery) ([]Event, error)
+	// DeleteEventsBefore removes the events whose Time is before t and
+	// returns how many it removed.
+	DeleteEventsBefore(ctx context.Context, t time.Time) (int, error)
 }
+
+// DefaultEventLimit is how many events AuditLog.Events returns when the
+// query's Limit is not positive, in every store; MaxEventLimit is the most
+// it returns whatever the Limit.
+const (
+	DefaultEventLimit = 1000
+	MaxEventLimit     = 10000
+)
 
 // Limiter counts attempts per key in fixed windows, atomically, so that
 // parallel attempts can never get past the limit together.

@@ -65,7 +65,21 @@ type RefreshToken struct {
 	RetiredAt time.Time
 	// SuccessorHash is the hash of the token that replaced it.
 	SuccessorHash [32]byte
+	// Generation counts the rotations before this token: 0 for the first
+	// token of a family, and one more for each successor. Stores set a
+	// successor's Generation to its predecessor's + 1; the token string
+	// carries it too (see the package doc of refresh tokens in
+	// refreshtoken.go), so that a retired token the store has forgotten
+	// still names its family and its place in it.
+	Generation int64
 }
+
+// RetiredRefreshTokensKept is how many retired tokens a family keeps
+// besides its current one. Every store forgets older retired tokens at the
+// rotation that makes them surplus, so a client that refreshes for ever
+// costs a bounded amount of storage. A forgotten token still ends its
+// family when presented again: it carries its family and generation.
+const RetiredRefreshTokensKept = 64
 
 // ReuseError is returned by RotateRefreshToken for a token that was already
 // retired. It matches ErrRefreshReused with errors.Is. The store has
@@ -86,23 +100,31 @@ func (e *ReuseError) Is(target error) bool { return target == ErrRefreshReused }
 // RefreshStore keeps refresh-token families. A family belongs to a session
 // record (RefreshToken.SessionID): deleting the session through the
 // SessionStore deletes its refresh tokens, and a token whose session is gone
-// or expired is as good as absent.
+// or expired is as good as absent. A family keeps its current token and the
+// newest RetiredRefreshTokensKept retired ones, and no more.
 type RefreshStore interface {
-	// CreateRefreshToken stores t as a current token of its family. It
-	// returns ErrSessionNotFound, storing nothing, if the session t names
-	// is missing or expired.
+	// CreateRefreshToken stores t as a current token of its family, with
+	// t.Generation. It returns ErrSessionNotFound, storing nothing, if the
+	// session t names is missing or expired.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken atomically retires the current token whose hash is
 	// oldHash (RetiredAt = next.CreatedAt, SuccessorHash = next.Hash) and
-	// stores next as the family's current token. It returns ErrInvalidGrant
-	// if no live token has that hash (or its session is gone or expired),
-	// and a *ReuseError, changing nothing, if the token was already retired.
+	// stores next as the family's current token, with Generation one above
+	// the retired token's (next.Generation is ignored). It forgets the
+	// family's retired tokens beyond the newest RetiredRefreshTokensKept.
+	// It returns ErrInvalidGrant if no live token has that hash (or its
+	// session is gone or expired), and a *ReuseError, changing nothing, if
+	// the token was already retired.
 	RotateRefreshToken(ctx context.Context, oldHash [32]byte, next RefreshToken) error
 	// RefreshToken returns the live token with that hash, current or
-	// retired, or ErrInvalidGrant. A store may forget the oldest retired
-	// tokens of a long family (redisstore keeps the newest 64); a
-	// forgotten one is ErrInvalidGrant.
+	// retired, or ErrInvalidGrant (also for a retired token the family
+	// has forgotten).
 	RefreshToken(ctx context.Context, hash [32]byte) (RefreshToken, error)
+	// CurrentRefreshToken returns the current token of the family of the
+	// user's session sessionID (the newest, should there be several), or
+	// ErrInvalidGrant if the session is gone, expired or another user's,
+	// or has no live current token.
+	CurrentRefreshToken(ctx context.Context, userID, sessionID string) (RefreshToken, error)
 }
 
 // Revocation records that a session ended before its deadline, so that

@@ -3,8 +3,6 @@ package sesame
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"time"
 )
@@ -41,18 +39,6 @@ func (a *Authenticator) tokensEnabled() error {
 	return nil
 }
 
-// successor derives the refresh token that replaces r: HMAC-SHA-256 under
-// the successor key, in the same form as NewSecret. Deriving it (instead
-// of drawing it at random) lets a client that lost the answer to a refresh
-// retry within the grace window and get the same successor, while the store
-// keeps only hashes.
-func (a *Authenticator) successor(r string) string {
-	m := hmac.New(sha256.New, a.cfg.SuccessorKey)
-	m.Write([]byte("sesame refresh successor\x00"))
-	m.Write([]byte(r))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
 // IssueTokens checks email and password (under the login throttle, with
 // the same errors as Login) and starts a refresh family: a session record
 // of KindToken that lasts RefreshTokenTTL, its first refresh token and an
@@ -82,7 +68,7 @@ func (a *Authenticator) IssueTokens(ctx context.Context, email, password string,
 	if err := a.cfg.Sessions.CreateSession(ctx, s); err != nil {
 		return Tokens{}, err
 	}
-	refresh, hash := NewSecret()
+	refresh, hash := newRefreshToken(a.cfg.SuccessorKey, u.ID, s.ID)
 	if err := a.cfg.Refresh.CreateRefreshToken(ctx, RefreshToken{Hash: hash, SessionID: s.ID, UserID: u.ID, CreatedAt: now, ExpiresAt: s.ExpiresAt}); err != nil {
 		return Tokens{}, err
 	}
@@ -119,16 +105,20 @@ func (a *Authenticator) accessToken(u User, sid string, familyEnd, now time.Time
 // retired token presented again within RefreshReuseGrace, while its
 // successor is still current, yields that same successor; outside it, the
 // whole family ends at once (its access tokens included) and the answer is
-// ErrInvalidGrant.
+// ErrInvalidGrant. That holds too for a retired token so old that the store
+// has forgotten it: the token names its family and generation.
 func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (Tokens, error) {
 	if err := a.tokensEnabled(); err != nil {
 		return Tokens{}, err
 	}
-	if !ValidSecret(refresh) {
+	if !validRefreshToken(a.cfg.SuccessorKey, refresh) {
 		return Tokens{}, ErrInvalidGrant
 	}
 	hash := HashSecret(refresh)
 	old, err := a.cfg.Refresh.RefreshToken(ctx, hash)
+	if errors.Is(err, ErrInvalidGrant) {
+		return Tokens{}, a.forgottenRefresh(ctx, refresh, c)
+	}
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -150,7 +140,7 @@ func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (
 	if err != nil {
 		return Tokens{}, err
 	}
-	next := a.successor(refresh)
+	next := successorRefreshToken(a.cfg.SuccessorKey, refresh, refreshID{old.UserID, old.SessionID, old.Generation + 1})
 	nextHash := HashSecret(next)
 	err = a.cfg.Refresh.RotateRefreshToken(ctx, hash, RefreshToken{Hash: nextHash, SessionID: old.SessionID, UserID: old.UserID, CreatedAt: now, ExpiresAt: old.ExpiresAt})
 	var reuse *ReuseError
@@ -178,6 +168,29 @@ func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (
 	return Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: next, User: u, SessionID: old.SessionID}, nil
 }
 
+// forgottenRefresh answers a refresh token the store does not know. One
+// that names a live family whose current generation is past its own was
+// retired and then forgotten (a family keeps only the newest retired
+// tokens): a reuse, so the family ends. Anything else (a family that
+// ended, a token of the earlier form, one from the future) is only
+// ErrInvalidGrant.
+func (a *Authenticator) forgottenRefresh(ctx context.Context, refresh string, c Client) error {
+	id, ok := parseRefreshToken(a.cfg.SuccessorKey, refresh)
+	if !ok {
+		return ErrInvalidGrant
+	}
+	cur, err := a.cfg.Refresh.CurrentRefreshToken(ctx, id.userID, id.sessionID)
+	switch {
+	case errors.Is(err, ErrInvalidGrant):
+		return ErrInvalidGrant
+	case err != nil:
+		return err
+	case id.generation >= cur.Generation:
+		return ErrInvalidGrant
+	}
+	return a.reuseDetected(ctx, cur, c)
+}
+
 // reuseDetected ends the family of a replayed refresh token.
 func (a *Authenticator) reuseDetected(ctx context.Context, old RefreshToken, c Client) error {
 	if err := a.endSession(ctx, old.UserID, old.SessionID); err != nil {
@@ -196,10 +209,20 @@ func (a *Authenticator) RevokeToken(ctx context.Context, token string, c Client)
 		return err
 	}
 	var sid, userID string
-	if ValidSecret(token) {
+	if validRefreshToken(a.cfg.SuccessorKey, token) {
 		rt, err := a.cfg.Refresh.RefreshToken(ctx, HashSecret(token))
 		switch {
 		case errors.Is(err, ErrInvalidGrant):
+			// A retired token the store forgot still names its family.
+			if id, ok := parseRefreshToken(a.cfg.SuccessorKey, token); ok {
+				switch cur, err := a.cfg.Refresh.CurrentRefreshToken(ctx, id.userID, id.sessionID); {
+				case errors.Is(err, ErrInvalidGrant):
+				case err != nil:
+					return err
+				default:
+					sid, userID = cur.SessionID, cur.UserID
+				}
+			}
 		case err != nil:
 			return err
 		default:

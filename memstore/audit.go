@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sesameauth/sesame"
 )
@@ -13,10 +14,6 @@ import (
 // typical fields is some 300 bytes). It is not durable in any case: a
 // deployment that must keep its audit trail uses a database.
 const MaxEvents = 100_000
-
-// DefaultEventLimit is how many events Events returns when the query's Limit
-// is not positive.
-const DefaultEventLimit = 100
 
 // audit is the audit part of Store: a ring of the last MaxEvents events.
 // Until it is full, ring grows by append; then next is the index of the
@@ -53,12 +50,14 @@ func (s *Store) Record(ctx context.Context, e sesame.Event) error {
 }
 
 // Events returns the events matching q, most recently recorded first, at
-// most q.Limit of them (DefaultEventLimit if q.Limit is not positive).
+// most q.Limit of them (sesame.DefaultEventLimit if q.Limit is not
+// positive, and never more than sesame.MaxEventLimit).
 func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event, error) {
 	limit := q.Limit
 	if limit <= 0 {
-		limit = DefaultEventLimit
+		limit = sesame.DefaultEventLimit
 	}
+	limit = min(limit, sesame.MaxEventLimit)
 	a := &s.audit
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -75,4 +74,25 @@ func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event
 		}
 	}
 	return list, nil
+}
+
+// DeleteEventsBefore removes the events whose Time is before t and returns
+// how many it removed. The ones it keeps stay in the order they were
+// recorded.
+func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int, error) {
+	a := &s.audit
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := len(a.ring)
+	kept := make([]sesame.Event, 0, n)
+	for i := range n {
+		if e := a.ring[(a.next+i)%n]; !e.Time.Before(t) {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == n {
+		return 0, nil
+	}
+	a.ring, a.next = kept, 0
+	return n - len(kept), nil
 }

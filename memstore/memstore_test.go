@@ -259,9 +259,11 @@ func TestSessionModel(t *testing.T) {
 func TestAuditCap(t *testing.T) {
 	st := memstore.New()
 	ctx := t.Context()
+	base := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(i int) time.Time { return base.Add(time.Duration(i) * time.Second) }
 	const extra = 10
 	for i := range memstore.MaxEvents + extra {
-		if err := st.Record(ctx, sesame.Event{Type: sesame.EventLoginFailed, SessionID: fmt.Sprint(i)}); err != nil {
+		if err := st.Record(ctx, sesame.Event{Time: at(i), Type: sesame.EventLoginFailed, SessionID: fmt.Sprint(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -269,18 +271,28 @@ func TestAuditCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != memstore.MaxEvents {
-		t.Fatalf("Events returned %d, want MaxEvents = %d", len(list), memstore.MaxEvents)
+	if len(list) != sesame.MaxEventLimit || list[0].SessionID != fmt.Sprint(memstore.MaxEvents+extra-1) {
+		t.Fatalf("Events returned %d, newest %s; want MaxEventLimit = %d, newest %d", len(list), list[0].SessionID, sesame.MaxEventLimit, memstore.MaxEvents+extra-1)
 	}
-	newest, oldest := list[0].SessionID, list[len(list)-1].SessionID
-	if newest != fmt.Sprint(memstore.MaxEvents+extra-1) || oldest != fmt.Sprint(extra) {
-		t.Errorf("kept events %s to %s, want %d to %d", oldest, newest, extra, memstore.MaxEvents+extra-1)
+	if list, _ := st.Events(ctx, sesame.EventQuery{}); len(list) != sesame.DefaultEventLimit {
+		t.Errorf("Events with no limit returned %d, want DefaultEventLimit = %d", len(list), sesame.DefaultEventLimit)
 	}
-	if list[0].Time.IsZero() {
-		t.Error("an event recorded without a time has none")
+	// The first extra events were overwritten: nothing before at(extra) is
+	// left, and the ring holds exactly MaxEvents.
+	if n, err := st.DeleteEventsBefore(ctx, at(extra)); n != 0 || err != nil {
+		t.Errorf("DeleteEventsBefore(the oldest kept) = %d, %v; want 0 (the older ones were overwritten)", n, err)
 	}
-	if list, _ := st.Events(ctx, sesame.EventQuery{}); len(list) != memstore.DefaultEventLimit {
-		t.Errorf("Events with no limit returned %d, want DefaultEventLimit = %d", len(list), memstore.DefaultEventLimit)
+	if n, err := st.DeleteEventsBefore(ctx, at(extra+1)); n != 1 || err != nil {
+		t.Errorf("DeleteEventsBefore(after the oldest kept) = %d, %v; want 1", n, err)
+	}
+	if err := st.Record(ctx, sesame.Event{Type: sesame.EventLogout}); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := st.Events(ctx, sesame.EventQuery{Limit: 1}); len(list) != 1 || list[0].Type != sesame.EventLogout || list[0].Time.IsZero() {
+		t.Errorf("after a prune, the newest event is %+v; want the logout just recorded, stamped with a time", list)
+	}
+	if n, err := st.DeleteEventsBefore(ctx, at(memstore.MaxEvents+extra)); n != memstore.MaxEvents || err != nil {
+		t.Errorf("DeleteEventsBefore(everything) = %d, %v; want MaxEvents = %d", n, err, memstore.MaxEvents)
 	}
 }
 

@@ -18,7 +18,8 @@ type refreshTokens struct {
 	bySession map[string]*family
 }
 
-// family is the tokens of one session, oldest first.
+// family is the tokens of one session, oldest first: at most its current
+// token and sesame.RetiredRefreshTokensKept retired ones (see forget).
 type family struct {
 	sessionID string
 	tokens    []*refreshRec
@@ -31,6 +32,7 @@ type refreshRec struct {
 	created   int64 // Unix nanoseconds; see toNanos
 	expires   int64
 	retiredAt int64
+	gen       int64
 	retired   bool // kept apart from retiredAt, which may hold a zero time
 }
 
@@ -58,11 +60,12 @@ func (rt *refreshTokens) dropFamily(sessionID string) int {
 // token returns t, of the session s.
 func (t *refreshRec) token(s *rec) sesame.RefreshToken {
 	rt := sesame.RefreshToken{
-		Hash:      t.hash,
-		SessionID: t.fam.sessionID,
-		UserID:    s.user.id,
-		CreatedAt: fromNanos(t.created),
-		ExpiresAt: fromNanos(t.expires),
+		Hash:       t.hash,
+		SessionID:  t.fam.sessionID,
+		UserID:     s.user.id,
+		CreatedAt:  fromNanos(t.created),
+		ExpiresAt:  fromNanos(t.expires),
+		Generation: t.gen,
 	}
 	if t.retired {
 		rt.RetiredAt = fromNanos(t.retiredAt)
@@ -117,9 +120,31 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t sesame.RefreshToken) e
 }
 
 func (rt *refreshTokens) add(f *family, t sesame.RefreshToken) {
-	r := &refreshRec{hash: t.Hash, fam: f, created: toNanos(t.CreatedAt), expires: toNanos(t.ExpiresAt)}
+	r := &refreshRec{hash: t.Hash, fam: f, created: toNanos(t.CreatedAt), expires: toNanos(t.ExpiresAt), gen: t.Generation}
 	f.tokens = append(f.tokens, r)
 	rt.byHash[r.hash] = r
+}
+
+// forget drops the oldest retired tokens of f beyond
+// sesame.RetiredRefreshTokensKept.
+func (rt *refreshTokens) forget(f *family) {
+	retired := 0
+	for _, t := range f.tokens {
+		if t.retired {
+			retired++
+		}
+	}
+	kept := f.tokens[:0]
+	for _, t := range f.tokens {
+		if t.retired && retired > sesame.RetiredRefreshTokensKept {
+			retired--
+			delete(rt.byHash, t.hash)
+			continue
+		}
+		kept = append(kept, t)
+	}
+	clear(f.tokens[len(kept):])
+	f.tokens = kept
 }
 
 // RotateRefreshToken retires the current token whose hash is oldHash
@@ -152,7 +177,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash [32]byte, next s
 		return fmt.Errorf("memstore: rotate refresh token: %w", errTokenHashInUse)
 	}
 	old.retired, old.retiredAt, old.successor = true, toNanos(next.CreatedAt), next.Hash
+	next.Generation = old.gen + 1
 	ss.refresh.add(old.fam, next)
+	ss.refresh.forget(old.fam)
 	return nil
 }
 
@@ -168,4 +195,30 @@ func (s *Store) RefreshToken(ctx context.Context, hash [32]byte) (sesame.Refresh
 		return sesame.RefreshToken{}, sesame.ErrInvalidGrant
 	}
 	return t.token(sess), nil
+}
+
+// CurrentRefreshToken returns the current token of the family of the
+// user's session sessionID (the newest, should there be several), or
+// sesame.ErrInvalidGrant if the session is gone, expired or another
+// user's, or has no live current token.
+func (s *Store) CurrentRefreshToken(ctx context.Context, userID, sessionID string) (sesame.RefreshToken, error) {
+	now := s.now()
+	ss := &s.sessions
+	ss.mu.RLock()
+	defer ss.mu.RUnlock()
+	sess := ss.liveSession(sessionID, now)
+	f := ss.refresh.bySession[sessionID]
+	if sess == nil || sess.user.id != userID || f == nil {
+		return sesame.RefreshToken{}, sesame.ErrInvalidGrant
+	}
+	var cur *refreshRec
+	for _, t := range f.tokens {
+		if !t.retired && now < t.expires && (cur == nil || t.gen >= cur.gen) {
+			cur = t
+		}
+	}
+	if cur == nil {
+		return sesame.RefreshToken{}, sesame.ErrInvalidGrant
+	}
+	return cur.token(sess), nil
 }

@@ -2,16 +2,10 @@ package pgstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sesameauth/sesame"
-)
-
-// Event limits: Events returns DefaultEventLimit events when the query does
-// not say, and never more than MaxEventLimit.
-const (
-	DefaultEventLimit = 1000
-	MaxEventLimit     = 10000
 )
 
 const eventColumns = `time, type, user_id, ip, user_agent, session_id, actor`
@@ -27,14 +21,15 @@ func (s *Store) Record(ctx context.Context, e sesame.Event) error {
 }
 
 // Events returns the events matching q, newest first (in the order they
-// were recorded, whatever their Time): at most q.Limit, DefaultEventLimit
-// if q.Limit is not positive, and never more than MaxEventLimit.
+// were recorded, whatever their Time): at most q.Limit,
+// sesame.DefaultEventLimit if q.Limit is not positive, and never more than
+// sesame.MaxEventLimit.
 func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event, error) {
 	limit := q.Limit
 	if limit <= 0 {
-		limit = DefaultEventLimit
+		limit = sesame.DefaultEventLimit
 	}
-	limit = min(limit, MaxEventLimit)
+	limit = min(limit, sesame.MaxEventLimit)
 	query, args := `SELECT `+eventColumns+` FROM audit_events ORDER BY id DESC LIMIT $1`, []any{limit}
 	if q.UserID != "" {
 		if !storable(q.UserID) {
@@ -56,4 +51,23 @@ func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event
 		return nil, translate("events", err)
 	}
 	return events, nil
+}
+
+// DeleteEventsBefore removes the events whose Time is before t, in batches
+// of sweepBatch, each its own short transaction, and returns how many it
+// removed. Several nodes may prune at once: each skips the rows another
+// has locked.
+func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int, error) {
+	total := 0
+	for {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM audit_events WHERE id IN
+			(SELECT id FROM audit_events WHERE time < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, t, sweepBatch)
+		if err != nil {
+			return total, translate("delete events", err)
+		}
+		total += int(tag.RowsAffected())
+		if tag.RowsAffected() < sweepBatch {
+			return total, nil
+		}
+	}
 }

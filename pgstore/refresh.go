@@ -21,7 +21,7 @@ import (
 // leaves nothing to rotate.
 
 const (
-	tokenColumns = `r.hash, r.session_id, s.user_id, r.created_at, r.expires_at, r.retired_at, r.successor_hash`
+	tokenColumns = `r.hash, r.session_id, s.user_id, r.created_at, r.expires_at, r.retired_at, r.successor_hash, r.generation`
 
 	// liveToken selects the refresh token r whose hash is $1 and which,
 	// with its session s, is live at $2 (the store's clock).
@@ -47,9 +47,9 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t sesame.RefreshToken) e
 	// FOR KEY SHARE holds the session until the token is committed: a
 	// concurrent DeleteSession either went first (and this finds no
 	// session) or waits, and then deletes this token too.
-	tag, err := s.pool.Exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at)
-		SELECT $1, id, $3, $4 FROM sessions WHERE id = $2 AND expires_at > $5 FOR KEY SHARE`,
-		t.Hash[:], t.SessionID, t.CreatedAt, t.ExpiresAt, s.now())
+	tag, err := s.pool.Exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at, generation)
+		SELECT $1, id, $3, $4, $6 FROM sessions WHERE id = $2 AND expires_at > $5 FOR KEY SHARE`,
+		t.Hash[:], t.SessionID, t.CreatedAt, t.ExpiresAt, s.now(), t.Generation)
 	if uniqueViolation(err, "refresh_tokens_pkey") {
 		return fmt.Errorf("pgstore: create refresh token: %w", errTokenHashInUse)
 	}
@@ -111,17 +111,25 @@ func (s *Store) rotateRefreshToken(ctx context.Context, oldHash [32]byte, next s
 			// UPDATE's output, so it stores next only if the UPDATE
 			// retired the token. A rotation that got the row lock first
 			// makes this UPDATE find retired_at set, and match nothing.
-			tag, err := tx.Exec(ctx, `WITH retired AS (
+			var gen int64
+			err := tx.QueryRow(ctx, `WITH retired AS (
 					UPDATE refresh_tokens SET retired_at = $2, successor_hash = $3
-					WHERE hash = $1 AND retired_at IS NULL RETURNING session_id)
-				INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at)
-				SELECT $3, session_id, $2, $4 FROM retired`,
-				oldHash[:], next.CreatedAt, next.Hash[:], next.ExpiresAt)
-			if err != nil {
+					WHERE hash = $1 AND retired_at IS NULL RETURNING session_id, generation)
+				INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at, generation)
+				SELECT $3, session_id, $2, $4, generation + 1 FROM retired RETURNING generation`,
+				oldHash[:], next.CreatedAt, next.Hash[:], next.ExpiresAt).Scan(&gen)
+			if err == nil {
+				// The family's surplus retired tokens. Retired rows
+				// are never updated, so only another pruning of this
+				// family (or the sweep, which skips locked rows) may
+				// touch them.
+				_, err = tx.Exec(ctx, `DELETE FROM refresh_tokens
+					WHERE session_id = $1 AND generation < $2 AND retired_at IS NOT NULL`,
+					sessionID, gen-sesame.RetiredRefreshTokensKept)
 				return err
 			}
-			if tag.RowsAffected() == 1 {
-				return nil
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
 			}
 		}
 		// Retired, by now if not before: a reuse. This statement's
@@ -153,6 +161,28 @@ func (s *Store) RefreshToken(ctx context.Context, hash [32]byte) (sesame.Refresh
 	return t, nil
 }
 
+// CurrentRefreshToken returns the current token of the family of the
+// user's session sessionID (the newest, should there be several), or
+// sesame.ErrInvalidGrant if the session is gone, expired or another
+// user's, or has no live current token.
+func (s *Store) CurrentRefreshToken(ctx context.Context, userID, sessionID string) (sesame.RefreshToken, error) {
+	if !storable(userID) || !storable(sessionID) {
+		return sesame.RefreshToken{}, sesame.ErrInvalidGrant
+	}
+	now := s.now()
+	t, _, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+`
+		FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+		WHERE r.session_id = $1 AND s.user_id = $2 AND r.retired_at IS NULL AND r.expires_at > $3 AND s.expires_at > $3
+		ORDER BY r.generation DESC LIMIT 1`, sessionID, userID, now))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sesame.RefreshToken{}, sesame.ErrInvalidGrant
+	}
+	if err != nil {
+		return sesame.RefreshToken{}, translate("current refresh token", err)
+	}
+	return t, nil
+}
+
 // scanToken scans the tokenColumns, and then extra. It reports whether the
 // token is retired.
 func scanToken(row pgx.Row, extra ...any) (t sesame.RefreshToken, retired bool, err error) {
@@ -161,7 +191,7 @@ func scanToken(row pgx.Row, extra ...any) (t sesame.RefreshToken, retired bool, 
 		created, expires time.Time
 		retiredAt        *time.Time
 	)
-	dest := append([]any{&hash, &t.SessionID, &t.UserID, &created, &expires, &retiredAt, &successor}, extra...)
+	dest := append([]any{&hash, &t.SessionID, &t.UserID, &created, &expires, &retiredAt, &successor, &t.Generation}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return sesame.RefreshToken{}, false, err
 	}

@@ -225,34 +225,47 @@ func hashFrom(raw string) ([32]byte, bool) {
 // A refresh token is a field of its family's hash, named by the token
 // hash in hex, whose value is
 //
-//	<CreatedAt>:<ExpiresAt>                      while current
-//	<CreatedAt>:<ExpiresAt>:<RetiredAt>:<successor hash in hex>   once retired
+//	<CreatedAt>:<ExpiresAt>:<Generation>                          while current
+//	<CreatedAt>:<ExpiresAt>:<RetiredAt>:<successor hash in hex>:<Generation>   once retired
+//
+// Values written before generations were kept lack the last part, and
+// read as generation 0.
 func encodeToken(t sesame.RefreshToken) string {
-	return strconv.FormatInt(toMS(t.CreatedAt), 10) + ":" + strconv.FormatInt(toMS(t.ExpiresAt), 10)
+	return strconv.FormatInt(toMS(t.CreatedAt), 10) + ":" + strconv.FormatInt(toMS(t.ExpiresAt), 10) + ":" +
+		strconv.FormatInt(t.Generation, 10)
 }
 
 func decodeToken(field, v, uid, sid string) (t sesame.RefreshToken, retired bool, err error) {
 	t.SessionID, t.UserID = sid, uid
+	errCorrupt := errors.New("corrupt refresh token")
 	if n, err := hex.Decode(t.Hash[:], []byte(field)); err != nil || n != len(t.Hash) {
-		return t, false, errors.New("corrupt refresh token")
+		return t, false, errCorrupt
 	}
 	parts := strings.Split(v, ":")
-	if len(parts) != 2 && len(parts) != 4 {
-		return t, false, errors.New("corrupt refresh token")
+	retired = len(parts) >= 4
+	if len(parts) < 2 || len(parts) > 5 {
+		return t, false, errCorrupt
+	}
+	if n := len(parts); n == 3 || n == 5 {
+		if t.Generation, err = strconv.ParseInt(parts[n-1], 10, 64); err != nil || t.Generation < 0 {
+			return t, false, errCorrupt
+		}
 	}
 	var ms [3]int64
 	for i := range min(len(parts), 3) {
+		if i == 2 && !retired {
+			break
+		}
 		if ms[i], err = strconv.ParseInt(parts[i], 10, 64); err != nil {
-			return t, false, errors.New("corrupt refresh token")
+			return t, false, errCorrupt
 		}
 	}
 	t.CreatedAt, t.ExpiresAt = fromMS(ms[0]), fromMS(ms[1])
-	if len(parts) == 4 {
+	if retired {
 		t.RetiredAt = fromMS(ms[2])
 		if n, err := hex.Decode(t.SuccessorHash[:], []byte(parts[3])); err != nil || n != len(t.SuccessorHash) {
-			return t, false, errors.New("corrupt refresh token")
+			return t, false, errCorrupt
 		}
-		retired = true
 	}
 	return t, retired, nil
 }

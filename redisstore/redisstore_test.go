@@ -449,7 +449,7 @@ func TestRevocationRetried(t *testing.T) {
 	}
 }
 
-// TestFamilyBounded rotates one family far past RetiredTokensKept: the
+// TestFamilyBounded rotates one family far past sesame.RetiredRefreshTokensKept: the
 // family keeps its current token and the newest retired ones (a reuse of
 // which is still detected), and forgets the older ones with their
 // pointers.
@@ -470,7 +470,7 @@ func TestFamilyBounded(t *testing.T) {
 	if err := st.CreateRefreshToken(ctx, chain[0]); err != nil {
 		t.Fatal(err)
 	}
-	const rotations = redisstore.RetiredTokensKept + 30
+	const rotations = sesame.RetiredRefreshTokensKept + 30
 	for range rotations {
 		next := tok()
 		if err := st.RotateRefreshToken(ctx, chain[len(chain)-1].Hash, next); err != nil {
@@ -480,17 +480,17 @@ func TestFamilyBounded(t *testing.T) {
 	}
 	c := st.Client()
 	n, err := c.Do(ctx, c.B().Hlen().Key(redisstore.FamilyKey(s.UserID, s.ID)).Build()).AsInt64()
-	if err != nil || n != redisstore.RetiredTokensKept+1 {
-		t.Errorf("family HLEN = %d, %v; want %d", n, err, redisstore.RetiredTokensKept+1)
+	if err != nil || n != sesame.RetiredRefreshTokensKept+1 {
+		t.Errorf("family HLEN = %d, %v; want %d", n, err, sesame.RetiredRefreshTokensKept+1)
 	}
-	forgotten := chain[rotations-redisstore.RetiredTokensKept-1]
+	forgotten := chain[rotations-sesame.RetiredRefreshTokensKept-1]
 	if _, err := st.RefreshToken(ctx, forgotten.Hash); !errors.Is(err, sesame.ErrInvalidGrant) {
 		t.Errorf("RefreshToken(a forgotten retired token) = %v, want ErrInvalidGrant", err)
 	}
 	if got := pttl(t, st, fmt.Sprintf("rt:%x", forgotten.Hash)); got != -2 {
 		t.Errorf("the pointer of a forgotten token is still there (PTTL %v)", got)
 	}
-	oldestKept := chain[rotations-redisstore.RetiredTokensKept]
+	oldestKept := chain[rotations-sesame.RetiredRefreshTokensKept]
 	var reuse *sesame.ReuseError
 	if err := st.RotateRefreshToken(ctx, oldestKept.Hash, tok()); !errors.As(err, &reuse) {
 		t.Errorf("RotateRefreshToken(the oldest retired token kept) = %v, want a reuse", err)

@@ -11,14 +11,6 @@ import (
 	"github.com/sesameauth/sesame"
 )
 
-// RetiredTokensKept is how many retired refresh tokens a family keeps
-// besides its current one. Presenting one of them again ends the family
-// (reuse detection); an older one is unknown (sesame.ErrInvalidGrant) and
-// ends nothing: it could not get tokens either. Without a bound, a client
-// refreshing for ever would grow its family's hash, and the script that
-// ends the family, without limit (Redis runs one script at a time).
-const RetiredTokensKept = 64
-
 // errTokenHashInUse is returned for a refresh token whose hash is already
 // stored: hashes of fresh random tokens never collide, so it is a bug in
 // the caller.
@@ -103,7 +95,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash [32]byte, next s
 	oldHex := hex.EncodeToString(oldHash[:])
 	res, err := rotateScript.Exec(ctx, s.client,
 		[]string{recordsKey(uid), familyKey(uid, sid)},
-		[]string{itoa(now), oldHex, hex.EncodeToString(next.Hash[:]), encodeToken(next), itoa(e), itoa(toMS(next.CreatedAt)), idField(sid), itoa(RetiredTokensKept)},
+		[]string{itoa(now), oldHex, hex.EncodeToString(next.Hash[:]), itoa(toMS(next.CreatedAt)) + ":" + itoa(e), itoa(e), itoa(toMS(next.CreatedAt)), idField(sid), itoa(sesame.RetiredRefreshTokensKept)},
 	).ToArray()
 	if err != nil {
 		return translate(ctx, op, err)
@@ -197,4 +189,57 @@ func (s *Store) liveToken(op, rec, field, val, uid, sid string) (sesame.RefreshT
 		return sesame.RefreshToken{}, sesame.ErrInvalidGrant
 	}
 	return t, nil
+}
+
+// CurrentRefreshToken returns the current token of the family of the
+// user's session sessionID (the newest, should there be several), or
+// sesame.ErrInvalidGrant if the session is gone, expired or another
+// user's, or has no live current token. It reads the session and the
+// family (at most RetiredRefreshTokensKept+1 fields) together.
+func (s *Store) CurrentRefreshToken(ctx context.Context, userID, sessionID string) (sesame.RefreshToken, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	const op = "current refresh token"
+	if userID == "" {
+		return sesame.RefreshToken{}, sesame.ErrInvalidGrant
+	}
+	resps := s.client.DoMulti(ctx,
+		s.client.B().Hget().Key(recordsKey(userID)).Field(idField(sessionID)).Build(),
+		s.client.B().Hgetall().Key(familyKey(userID, sessionID)).Build())
+	rec, err := resps[0].ToString()
+	if rueidis.IsRedisNil(err) {
+		return sesame.RefreshToken{}, sesame.ErrInvalidGrant
+	}
+	if err != nil {
+		return sesame.RefreshToken{}, translate(ctx, op, err)
+	}
+	fam, err := resps[1].AsStrMap()
+	if err != nil {
+		return sesame.RefreshToken{}, translate(ctx, op, err)
+	}
+	sess, err := decodeRecord(rec, userID, sessionID)
+	if err != nil {
+		return sesame.RefreshToken{}, fmt.Errorf("redisstore: %s: session %s of user %s: %w", op, sessionID, userID, err)
+	}
+	now := s.nowMS()
+	if toMS(sess.ExpiresAt) <= now {
+		return sesame.RefreshToken{}, sesame.ErrInvalidGrant
+	}
+	var (
+		cur   sesame.RefreshToken
+		found bool
+	)
+	for field, val := range fam {
+		t, retired, err := decodeToken(field, val, userID, sessionID)
+		if err != nil {
+			return sesame.RefreshToken{}, fmt.Errorf("redisstore: %s: family of session %s: %w", op, sessionID, err)
+		}
+		if !retired && toMS(t.ExpiresAt) > now && (!found || t.Generation >= cur.Generation) {
+			cur, found = t, true
+		}
+	}
+	if !found {
+		return sesame.RefreshToken{}, sesame.ErrInvalidGrant
+	}
+	return cur, nil
 }

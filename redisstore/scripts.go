@@ -210,6 +210,12 @@ local function parts(v)
   for x in string.gmatch(v, '[^:]+') do t[#t + 1] = x end
   return t
 end
+-- A value of 2 or 3 parts is a current token, of 4 or 5 a retired one
+-- (see encodeToken); the generation is the last of 3 or 5 parts, else 0.
+local function generation(p)
+  if #p == 3 or #p == 5 then return tonumber(p[#p]) end
+  return 0
+end
 local function sessionLive(k, f, now)
   local v = redis.call('HGET', k, f)
   if not v then return false end
@@ -237,8 +243,8 @@ return 1
 // rotateScript retires the current token old and stores next in its place,
 // as one compare-and-swap.
 // KEYS: records, family. ARGV: now, old hash (hex), next hash (hex), next
-// value, next ExpiresAt, RetiredAt, the session's field, how many retired
-// tokens to keep.
+// value without its generation (<CreatedAt>:<ExpiresAt>), next ExpiresAt,
+// RetiredAt, the session's field, how many retired tokens to keep.
 // It returns {0} if old is not a live token of a live session, {-1} if
 // next's hash is in use, {2, old value, successor current (0/1)} if old was
 // retired already, and {1, hashes of the retired tokens it forgot} when
@@ -250,14 +256,17 @@ local ov = redis.call('HGET', KEYS[2], ARGV[2])
 if not ov then return {0} end
 local p = parts(ov)
 if tonumber(p[2]) <= now then return {0} end
-if #p == 4 then
+if #p >= 4 then
   local sv = redis.call('HGET', KEYS[2], p[4])
   local current = 0
-  if sv and #parts(sv) == 2 then current = 1 end
+  if sv and #parts(sv) <= 3 then current = 1 end
   return {2, ov, current}
 end
 if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return {-1} end
-redis.call('HSET', KEYS[2], ARGV[2], ov .. ':' .. ARGV[6] .. ':' .. ARGV[3], ARGV[3], ARGV[4])
+local gen = generation(p)
+redis.call('HSET', KEYS[2],
+  ARGV[2], p[1] .. ':' .. p[2] .. ':' .. ARGV[6] .. ':' .. ARGV[3] .. ':' .. string.format('%d', gen),
+  ARGV[3], ARGV[4] .. ':' .. string.format('%d', gen + 1))
 local t = redis.call('PEXPIRETIME', KEYS[2])
 if t == -1 or t < tonumber(ARGV[5]) then redis.call('PEXPIREAT', KEYS[2], ARGV[5]) end
 -- Keep the family to its current token and the newest retired ones: a
@@ -273,7 +282,7 @@ if n > keep + 1 then
   local succ, isSucc, heads = {}, {}, {}
   for i = 1, #all, 2 do
     local q = parts(all[i + 1])
-    if #q == 4 then
+    if #q >= 4 then
       succ[all[i]] = q[4]
       isSucc[q[4]] = true
     end

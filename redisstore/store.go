@@ -123,9 +123,10 @@
 // same user, appends what is still pending too.
 //
 // A refresh-token family keeps its current token and its newest
-// RetiredTokensKept retired ones; an older retired token is forgotten with
-// its pointer, so that a client refreshing for ever cannot grow the
-// family, or the script that ends it, without bound.
+// sesame.RetiredRefreshTokensKept retired ones; an older retired token is
+// forgotten with its pointer, so that a client refreshing for ever cannot
+// grow the family, or the script that ends it, without bound (Redis runs
+// one script at a time).
 //
 // # Counting
 //

@@ -2,15 +2,9 @@ package sqlitestore
 
 import (
 	"context"
+	"time"
 
 	"github.com/sesameauth/sesame"
-)
-
-// Event limits: Events returns DefaultEventLimit events when the query does
-// not say, and never more than MaxEventLimit.
-const (
-	DefaultEventLimit = 1000
-	MaxEventLimit     = 10000
 )
 
 // Record appends e to the audit log.
@@ -23,14 +17,15 @@ func (s *Store) Record(ctx context.Context, e sesame.Event) error {
 }
 
 // Events returns the events matching q, newest first (in the order they
-// were recorded, whatever their Time): at most q.Limit, DefaultEventLimit
-// if q.Limit is not positive, and never more than MaxEventLimit.
+// were recorded, whatever their Time): at most q.Limit,
+// sesame.DefaultEventLimit if q.Limit is not positive, and never more than
+// sesame.MaxEventLimit.
 func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event, error) {
 	limit := q.Limit
 	if limit <= 0 {
-		limit = DefaultEventLimit
+		limit = sesame.DefaultEventLimit
 	}
-	limit = min(limit, MaxEventLimit)
+	limit = min(limit, sesame.MaxEventLimit)
 	stmt, args := s.stmts.events, []any{limit}
 	if q.UserID != "" {
 		stmt, args = s.stmts.userEvents, []any{q.UserID, limit}
@@ -56,4 +51,25 @@ func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event
 		return nil, translate("events", err)
 	}
 	return events, nil
+}
+
+// DeleteEventsBefore removes the events whose Time is before t, in batches
+// of sweepBatch, each its own short write transaction, and returns how
+// many it removed.
+func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int, error) {
+	total := 0
+	for {
+		res, err := s.stmts.deleteEvents.ExecContext(ctx, toMS(t), sweepBatch)
+		if err != nil {
+			return total, translate("delete events", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, translate("delete events", err)
+		}
+		total += int(n)
+		if n < sweepBatch {
+			return total, nil
+		}
+	}
 }

@@ -22,7 +22,7 @@ var errTokenHashInUse = errors.New("refresh token hash already in use")
 // if a token with the same hash is stored.
 func (s *Store) CreateRefreshToken(ctx context.Context, t sesame.RefreshToken) error {
 	res, err := s.stmts.createRefreshToken.ExecContext(ctx,
-		t.Hash[:], t.SessionID, toMS(t.CreatedAt), toMS(t.ExpiresAt), s.nowMS())
+		t.Hash[:], t.SessionID, toMS(t.CreatedAt), toMS(t.ExpiresAt), s.nowMS(), t.Generation)
 	if isUniqueViolation(err, "refresh_tokens.hash") {
 		return fmt.Errorf("sqlitestore: create refresh token: %w", errTokenHashInUse)
 	}
@@ -87,8 +87,13 @@ func (s *Store) rotateRefreshToken(ctx context.Context, oldHash [32]byte, next s
 		oldHash[:], toMS(next.CreatedAt), next.Hash[:]); err != nil {
 		return err
 	}
+	gen := old.Generation + 1
 	if _, err := tx.StmtContext(ctx, s.stmts.insertToken).ExecContext(ctx,
-		next.Hash[:], old.SessionID, toMS(next.CreatedAt), toMS(next.ExpiresAt)); err != nil {
+		next.Hash[:], old.SessionID, toMS(next.CreatedAt), toMS(next.ExpiresAt), gen); err != nil {
+		return err
+	}
+	if _, err := tx.StmtContext(ctx, s.stmts.forgetTokens).ExecContext(ctx,
+		old.SessionID, gen-sesame.RetiredRefreshTokensKept); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -107,6 +112,21 @@ func (s *Store) RefreshToken(ctx context.Context, hash [32]byte) (sesame.Refresh
 	return t, nil
 }
 
+// CurrentRefreshToken returns the current token of the family of the
+// user's session sessionID (the newest, should there be several), or
+// sesame.ErrInvalidGrant if the session is gone, expired or another
+// user's, or has no live current token.
+func (s *Store) CurrentRefreshToken(ctx context.Context, userID, sessionID string) (sesame.RefreshToken, error) {
+	t, _, err := scanToken(s.stmts.currentToken.QueryRowContext(ctx, sessionID, userID, s.nowMS()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return sesame.RefreshToken{}, sesame.ErrInvalidGrant
+	}
+	if err != nil {
+		return sesame.RefreshToken{}, translate("current refresh token", err)
+	}
+	return t, nil
+}
+
 // scanToken scans the tokenColumns, and then extra. It reports whether the
 // token is retired.
 func scanToken(row scanner, extra ...any) (t sesame.RefreshToken, retired bool, err error) {
@@ -115,7 +135,7 @@ func scanToken(row scanner, extra ...any) (t sesame.RefreshToken, retired bool, 
 		created, expires int64
 		retiredAt        sql.NullInt64
 	)
-	dest := append([]any{&hash, &t.SessionID, &t.UserID, &created, &expires, &retiredAt, &successor}, extra...)
+	dest := append([]any{&hash, &t.SessionID, &t.UserID, &created, &expires, &retiredAt, &successor, &t.Generation}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return sesame.RefreshToken{}, false, err
 	}

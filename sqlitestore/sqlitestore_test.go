@@ -379,7 +379,7 @@ func TestEventLimits(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sesame.db")
 	st := open(t, path)
-	const n = sqlitestore.MaxEventLimit + 5
+	const n = sesame.MaxEventLimit + 5
 	if _, err := raw(t, path).Exec(`INSERT INTO audit_events (time, type, user_id, ip, user_agent, session_id)
 		WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < ?1)
 		SELECT i, 'login.failed', 'u' || (i % 2), '', '', '' FROM c`, n); err != nil {
@@ -389,10 +389,10 @@ func TestEventLimits(t *testing.T) {
 		q    sesame.EventQuery
 		want int
 	}{
-		{sesame.EventQuery{}, sqlitestore.DefaultEventLimit},
-		{sesame.EventQuery{Limit: -1}, sqlitestore.DefaultEventLimit},
+		{sesame.EventQuery{}, sesame.DefaultEventLimit},
+		{sesame.EventQuery{Limit: -1}, sesame.DefaultEventLimit},
 		{sesame.EventQuery{Limit: 3}, 3},
-		{sesame.EventQuery{Limit: n}, sqlitestore.MaxEventLimit},
+		{sesame.EventQuery{Limit: n}, sesame.MaxEventLimit},
 		{sesame.EventQuery{UserID: "u1", Limit: 4}, 4},
 		{sesame.EventQuery{UserID: "nobody"}, 0},
 	} {

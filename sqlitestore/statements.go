@@ -21,6 +21,7 @@ type statements struct {
 	events        *sql.Stmt
 	userEvents    *sql.Stmt
 	refreshToken  *sql.Stmt
+	currentToken  *sql.Stmt
 	revocations   *sql.Stmt
 	signingKeys   *sql.Stmt
 
@@ -32,6 +33,7 @@ type statements struct {
 	deleteSession *sql.Stmt
 	deleteExpired *sql.Stmt
 	recordEvent   *sql.Stmt
+	deleteEvents  *sql.Stmt
 
 	// writer, for a session's end: used inside transactions
 	logRevocation       *sql.Stmt
@@ -45,6 +47,7 @@ type statements struct {
 	rotationCandidate  *sql.Stmt
 	retireToken        *sql.Stmt
 	insertToken        *sql.Stmt
+	forgetTokens       *sql.Stmt
 	retireKeys         *sql.Stmt
 	insertKey          *sql.Stmt
 	deleteRetiredKeys  *sql.Stmt
@@ -56,7 +59,7 @@ const (
 	userColumns    = `id, email, roles, password_hash, created_at, disabled`
 	sessionColumns = `id, secret_hash, user_id, created_at, last_seen_at, expires_at, absolute_expires_at, ip, user_agent, kind`
 	eventColumns   = `time, type, user_id, ip, user_agent, session_id, actor`
-	tokenColumns   = `r.hash, r.session_id, s.user_id, r.created_at, r.expires_at, r.retired_at, r.successor_hash`
+	tokenColumns   = `r.hash, r.session_id, s.user_id, r.created_at, r.expires_at, r.retired_at, r.successor_hash, r.generation`
 	keyColumns     = `id, alg, public, private_sealed, created_at, retired_at`
 
 	// liveToken selects the refresh token r whose hash is ?1 and which,
@@ -84,6 +87,10 @@ func (st *statements) prepare(ctx context.Context, writer, reader *sql.DB) error
 		{reader, &st.userEvents, `SELECT ` + eventColumns + ` FROM audit_events
 			WHERE user_id = ? ORDER BY id DESC LIMIT ?`},
 		{reader, &st.refreshToken, `SELECT ` + tokenColumns + liveToken},
+		// ?3 is the clock.
+		{reader, &st.currentToken, `SELECT ` + tokenColumns + ` FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+			WHERE r.session_id = ?1 AND s.user_id = ?2 AND r.retired_at IS NULL AND r.expires_at > ?3 AND s.expires_at > ?3
+			ORDER BY r.generation DESC LIMIT 1`},
 		{reader, &st.revocations, `SELECT seq, session_id, at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`},
 		{reader, &st.signingKeys, `SELECT ` + keyColumns + ` FROM signing_keys ORDER BY created_at DESC, rowid DESC`},
 
@@ -101,6 +108,8 @@ func (st *statements) prepare(ctx context.Context, writer, reader *sql.DB) error
 		{writer, &st.deleteExpired, `DELETE FROM sessions WHERE rowid IN
 			(SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?2) RETURNING id`},
 		{writer, &st.recordEvent, `INSERT INTO audit_events (` + eventColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{writer, &st.deleteEvents, `DELETE FROM audit_events WHERE id IN
+			(SELECT id FROM audit_events WHERE time < ?1 LIMIT ?2)`},
 
 		// ?2 is the clock: only a live session is logged as revoked.
 		{writer, &st.logRevocation, `INSERT INTO revocations (session_id, at)
@@ -113,14 +122,17 @@ func (st *statements) prepare(ctx context.Context, writer, reader *sql.DB) error
 		{writer, &st.pruneRevocations, `DELETE FROM revocations WHERE at < ?`},
 
 		// Only while its live session exists: ?5 is the clock.
-		{writer, &st.createRefreshToken, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at)
-			SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?2 AND expires_at > ?5)`},
+		{writer, &st.createRefreshToken, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at, generation)
+			SELECT ?1, ?2, ?3, ?4, ?6 WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?2 AND expires_at > ?5)`},
 		// The token, and whether its successor (if any) is current.
 		{writer, &st.rotationCandidate, `SELECT ` + tokenColumns + `,
 			(SELECT n.retired_at IS NULL FROM refresh_tokens n WHERE n.hash = r.successor_hash)` + liveToken},
 		{writer, &st.retireToken, `UPDATE refresh_tokens SET retired_at = ?2, successor_hash = ?3
 			WHERE hash = ?1 AND retired_at IS NULL`},
-		{writer, &st.insertToken, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)`},
+		{writer, &st.insertToken, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at, generation) VALUES (?, ?, ?, ?, ?)`},
+		// The retired tokens of family ?1 below generation ?2.
+		{writer, &st.forgetTokens, `DELETE FROM refresh_tokens
+			WHERE session_id = ?1 AND generation < ?2 AND retired_at IS NOT NULL`},
 		{writer, &st.retireKeys, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`},
 		{writer, &st.insertKey, `INSERT INTO signing_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, NULL)`},
 		{writer, &st.deleteRetiredKeys, `DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?`},

@@ -75,6 +75,31 @@ func RunAudit(t *testing.T, newStore func(t *testing.T) sesame.AuditLog) {
 		check(t, st, sesame.EventQuery{Limit: 2, UserID: userA}, 4, 2)
 		check(t, st, sesame.EventQuery{Limit: 100}, 6, 5, 4, 3, 2, 1, 0)
 	})
+	t.Run("DeleteEventsBefore", func(t *testing.T) {
+		st := record(t)
+		// Half a second before an event: a store that keeps milliseconds
+		// rounds nothing across it.
+		before := func(i int) time.Time { return events[i].Time.Add(-500 * time.Millisecond) }
+		deleteBefore := func(at time.Time, want int) {
+			t.Helper()
+			if n, err := st.DeleteEventsBefore(ctx(t), at); n != want || err != nil {
+				t.Errorf("DeleteEventsBefore(%v) = %d, %v; want %d, nil", at, n, err, want)
+			}
+		}
+		deleteBefore(before(0), 0)
+		check(t, st, sesame.EventQuery{}, 6, 5, 4, 3, 2, 1, 0)
+		deleteBefore(before(2), 2)
+		check(t, st, sesame.EventQuery{}, 6, 5, 4, 3, 2)
+		check(t, st, sesame.EventQuery{UserID: userA}, 4, 2)
+		deleteBefore(before(2), 0)
+		// Events keep coming after a prune.
+		if err := st.Record(ctx(t), events[1]); err != nil {
+			t.Fatalf("Record: %v", err)
+		}
+		check(t, st, sesame.EventQuery{}, 1, 6, 5, 4, 3, 2)
+		deleteBefore(time.Now().Add(time.Hour), 6)
+		check(t, st, sesame.EventQuery{})
+	})
 }
 
 func eventTypes(list []sesame.Event) []string {

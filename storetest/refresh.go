@@ -38,6 +38,8 @@ func RunRefresh(t *testing.T, newStores func(t *testing.T) (sesame.SessionStore,
 	})
 	run("SessionExpired", testRefreshSessionExpired)
 	run("FamilyExpired", testRefreshFamilyExpired)
+	run("History", testRefreshHistory)
+	run("Current", testRefreshCurrent)
 }
 
 // tokenSession stores and returns a live session of kind sesame.KindToken.
@@ -57,12 +59,13 @@ func newRefreshToken(s sesame.Session) sesame.RefreshToken {
 	return sesame.RefreshToken{Hash: hash, SessionID: s.ID, UserID: s.UserID, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
 }
 
-// successor returns the token that replaces t.
+// successor returns the token that replaces t, of the next generation.
 func successor(t sesame.RefreshToken) sesame.RefreshToken {
 	_, hash := sesame.NewSecret()
 	next := t
 	next.Hash, next.CreatedAt = hash, time.Now()
 	next.RetiredAt, next.SuccessorHash = time.Time{}, [32]byte{}
+	next.Generation = t.Generation + 1
 	return next
 }
 
@@ -112,6 +115,9 @@ func tokenDiff(got, want sesame.RefreshToken) string {
 	}
 	if got.SuccessorHash != want.SuccessorHash {
 		d = append(d, fmt.Sprintf("SuccessorHash %x, want %x", got.SuccessorHash, want.SuccessorHash))
+	}
+	if got.Generation != want.Generation {
+		d = append(d, fmt.Sprintf("Generation %d, want %d", got.Generation, want.Generation))
 	}
 	return strings.Join(d, "; ")
 }
@@ -181,9 +187,11 @@ func testRefreshCreate(t *testing.T, ss sesame.SessionStore, rs sesame.RefreshSt
 	mustCreateToken(t, rs, tok)
 	checkToken(t, rs, "a new token", tok)
 
-	// Another session's family is another family.
+	// Another session's family is another family; a token keeps the
+	// generation it was created with.
 	other := tokenSession(t, ss, s.UserID)
 	otherTok := newRefreshToken(other)
+	otherTok.Generation = 7
 	mustCreateToken(t, rs, otherTok)
 	checkToken(t, rs, "another family's token", otherTok)
 	mustRotate(t, rs, otherTok, successor(otherTok))
@@ -219,11 +227,13 @@ func testRefreshRotate(t *testing.T, ss sesame.SessionStore, rs sesame.RefreshSt
 	checkToken(t, rs, "the new current token", t1)
 
 	// The successor may leave its SessionID empty: it joins the family.
+	// Its Generation is the store's to set: one above its predecessor's.
 	t2 := successor(t1)
 	t2.SessionID = ""
 	t2.CreatedAt = t1.CreatedAt.Add(time.Second)
+	t2.Generation = 99
 	mustRotate(t, rs, t1, t2)
-	t2.SessionID = s.ID
+	t2.SessionID, t2.Generation = s.ID, 2
 	if t0.UserID != s.UserID || t2.UserID != s.UserID {
 		t.Fatal("the tokens do not carry the session's user")
 	}
@@ -395,4 +405,110 @@ func testRefreshFamilyExpired(t *testing.T, ss sesame.SessionStore, rs sesame.Re
 	checkRotateInvalid(t, rs, "an expired successor", u1.Hash, s)
 	checkToken(t, rs, "the retired token, not expired", retired(u0, u1))
 	checkFound(t, ss, s)
+}
+
+// testRefreshHistory rotates one family far past
+// sesame.RetiredRefreshTokensKept: the store keeps the current token and the
+// newest retired ones (a reuse of which it still reports), forgets the
+// older ones, and the current token's Generation counts every rotation, so
+// that a forgotten token's generation is still seen to be retired. Another
+// family keeps all of its few tokens.
+func testRefreshHistory(t *testing.T, ss sesame.SessionStore, rs sesame.RefreshStore) {
+	const (
+		kept      = sesame.RetiredRefreshTokensKept
+		rotations = kept + 30
+	)
+	other := tokenSession(t, ss, sesame.NewID())
+	otherChain := []sesame.RefreshToken{newRefreshToken(other)}
+	mustCreateToken(t, rs, otherChain[0])
+	for range 3 {
+		next := successor(otherChain[len(otherChain)-1])
+		mustRotate(t, rs, otherChain[len(otherChain)-1], next)
+		otherChain = append(otherChain, next)
+	}
+
+	s := tokenSession(t, ss, sesame.NewID())
+	chain := []sesame.RefreshToken{newRefreshToken(s)}
+	mustCreateToken(t, rs, chain[0])
+	for range rotations {
+		next := successor(chain[len(chain)-1])
+		mustRotate(t, rs, chain[len(chain)-1], next)
+		chain = append(chain, next)
+	}
+	forgotten := rotations - kept // chain[:forgotten] are beyond the newest kept
+	for i, tok := range chain {
+		switch {
+		case i < forgotten:
+			checkNoToken(t, rs, fmt.Sprintf("retired token %d of %d, older than the newest %d", i, rotations, kept), tok.Hash)
+		case i < rotations:
+			checkToken(t, rs, fmt.Sprintf("retired token %d of %d, among the newest %d", i, rotations, kept), retired(tok, chain[i+1]))
+		default:
+			checkToken(t, rs, "the current token after many rotations", tok)
+		}
+	}
+	// A forgotten token is unknown to the store; the family's current
+	// generation says it was retired (the caller ends the family).
+	checkRotateInvalid(t, rs, "a forgotten retired token", chain[0].Hash, s)
+	checkCurrent(t, rs, "a family after many rotations", s, chain[rotations])
+	checkReuse(t, rs, "the oldest retired token kept", chain[forgotten], chain[forgotten+1], false)
+	for i, tok := range otherChain[:len(otherChain)-1] {
+		checkToken(t, rs, fmt.Sprintf("retired token %d of another family", i), retired(tok, otherChain[i+1]))
+	}
+	checkToken(t, rs, "the current token of another family", otherChain[len(otherChain)-1])
+}
+
+// checkCurrent checks that CurrentRefreshToken of s's family is want.
+func checkCurrent(t *testing.T, rs sesame.RefreshStore, what string, s sesame.Session, want sesame.RefreshToken) {
+	t.Helper()
+	got, err := rs.CurrentRefreshToken(ctx(t), s.UserID, s.ID)
+	if err != nil {
+		t.Errorf("CurrentRefreshToken(%s): %v", what, err)
+		return
+	}
+	if d := tokenDiff(got, want); d != "" {
+		t.Errorf("CurrentRefreshToken(%s): %s", what, d)
+	}
+}
+
+// checkNoCurrent checks that CurrentRefreshToken(userID, sessionID) is
+// sesame.ErrInvalidGrant.
+func checkNoCurrent(t *testing.T, rs sesame.RefreshStore, what, userID, sessionID string) {
+	t.Helper()
+	if got, err := rs.CurrentRefreshToken(ctx(t), userID, sessionID); !errors.Is(err, sesame.ErrInvalidGrant) {
+		t.Errorf("CurrentRefreshToken(%s) = %+v, %v; want ErrInvalidGrant", what, got, err)
+	}
+}
+
+func testRefreshCurrent(t *testing.T, ss sesame.SessionStore, rs sesame.RefreshStore) {
+	s := tokenSession(t, ss, sesame.NewID())
+	checkNoCurrent(t, rs, "a session without a family", s.UserID, s.ID)
+	checkNoCurrent(t, rs, "an unknown session", s.UserID, sesame.NewID())
+	t0 := newRefreshToken(s)
+	mustCreateToken(t, rs, t0)
+	checkCurrent(t, rs, "a new family", s, t0)
+	checkNoCurrent(t, rs, "another user's session", sesame.NewID(), s.ID)
+	t1 := successor(t0)
+	mustRotate(t, rs, t0, t1)
+	checkCurrent(t, rs, "a family after one rotation", s, t1)
+
+	// A family whose current token has expired has none.
+	e := tokenSession(t, ss, s.UserID)
+	e0 := newRefreshToken(e)
+	mustCreateToken(t, rs, e0)
+	e1 := successor(e0)
+	e1.ExpiresAt = time.Now().Add(-time.Minute)
+	mustRotate(t, rs, e0, e1)
+	checkNoCurrent(t, rs, "a family whose current token expired", e.UserID, e.ID)
+
+	// Nor has a session that expired, or ended.
+	x := tokenSession(t, ss, s.UserID)
+	mustCreateToken(t, rs, newRefreshToken(x))
+	if err := ss.TouchSession(ctx(t), x.UserID, x.ID, time.Now(), time.Now().Add(-time.Minute)); err != nil {
+		t.Fatalf("TouchSession: %v", err)
+	}
+	checkNoCurrent(t, rs, "the family of an expired session", x.UserID, x.ID)
+	if err := ss.DeleteSession(ctx(t), s.UserID, s.ID); err != nil {
+		t.Fatalf("DeleteSession: %v", err)
+	}
+	checkNoCurrent(t, rs, "the family of an ended session", s.UserID, s.ID)
 }

@@ -55,7 +55,13 @@ type serveConfig struct {
 	accountWindow     time.Duration
 	addressFailures   int
 	addressWindow     time.Duration
+	auditRetention    time.Duration
+	sweepInterval     time.Duration
 }
+
+// defaultAuditRetention is how long the audit log keeps an event unless
+// --audit-retention says otherwise.
+const defaultAuditRetention = 90 * 24 * time.Hour
 
 func (c *serveConfig) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -86,6 +92,8 @@ func (c *serveConfig) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.accountWindow, "login-account-window", 5*time.Minute, "window of the per-account login limit")
 	fs.IntVar(&c.addressFailures, "login-address-limit", 100, "failed logins per client address within --login-address-window before 429")
 	fs.DurationVar(&c.addressWindow, "login-address-window", time.Minute, "window of the per-address login limit")
+	fs.DurationVar(&c.auditRetention, "audit-retention", defaultAuditRetention, "how long the audit log keeps an event (0: for ever)")
+	fs.DurationVar(&c.sweepInterval, "sweep-interval", time.Minute, "how often expired sessions, tokens and revocations, and audit events past --audit-retention, are deleted")
 	return fs
 }
 
@@ -95,7 +103,7 @@ func (c *serveConfig) check() (origins []string, proxies []netip.Prefix, err err
 		"session-idle-timeout": c.idleTimeout, "session-absolute-timeout": c.absoluteTimeout,
 		"access-token-ttl": c.accessTTL, "refresh-token-ttl": c.refreshTTL,
 		"login-account-window": c.accountWindow, "login-address-window": c.addressWindow,
-		"shutdown-timeout": c.shutdownTimeout,
+		"shutdown-timeout": c.shutdownTimeout, "sweep-interval": c.sweepInterval,
 	} {
 		if d <= 0 {
 			return nil, nil, usagef("--%s: must be positive, got %s", name, d)
@@ -106,6 +114,9 @@ func (c *serveConfig) check() (origins []string, proxies []netip.Prefix, err err
 	}
 	if c.refreshReuseGrace < 0 {
 		return nil, nil, usagef("--refresh-reuse-grace: must not be negative")
+	}
+	if c.auditRetention < 0 {
+		return nil, nil, usagef("--audit-retention: must not be negative (0 keeps events for ever)")
 	}
 	if c.tokenLeeway < 0 || c.tokenLeeway > 60*time.Second {
 		return nil, nil, usagef("--token-leeway: must be between 0s and 60s, got %s", c.tokenLeeway)
@@ -324,7 +335,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
-	go sweep(sweepCtx, log, st.sweepers, time.Minute)
+	go sweep(sweepCtx, log, st.sweepers, st.audit, c.auditRetention, c.sweepInterval)
 	go pollKeys(sweepCtx, st.keys, keys, master, c.signingAlg, retain, log)
 	rules.reloadOnHUP(sweepCtx, log)
 	go revs.Run(sweepCtx, time.Second, func(err error) { log.Warn("syncing revocations", "err", err) })
@@ -393,8 +404,9 @@ func setLogRetention(log sesame.RevocationLog, atLeast time.Duration) {
 	}
 }
 
-// sweep asks the stores to forget what has expired, every interval.
-func sweep(ctx context.Context, log *slog.Logger, sweepers []sesame.Sweeper, every time.Duration) {
+// sweep asks the stores to forget what has expired, and the audit log the
+// events older than retention (unless it is 0), every interval.
+func sweep(ctx context.Context, log *slog.Logger, sweepers []sesame.Sweeper, audit sesame.AuditLog, retention, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -409,6 +421,14 @@ func sweep(ctx context.Context, log *slog.Logger, sweepers []sesame.Sweeper, eve
 			} else if n > 0 {
 				log.Debug("swept expired records", "n", n)
 			}
+		}
+		if retention <= 0 {
+			continue
+		}
+		if n, err := audit.DeleteEventsBefore(ctx, time.Now().Add(-retention)); err != nil {
+			log.Warn("deleting audit events past --audit-retention", "err", err)
+		} else if n > 0 {
+			log.Debug("deleted audit events past --audit-retention", "n", n)
 		}
 	}
 }
