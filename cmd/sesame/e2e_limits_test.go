@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +105,77 @@ func TestE2EMasterKeyMismatch(t *testing.T) {
 	check("keys rotate", err)
 	// The right key still works, and the refused rotation stored nothing.
 	e2eMustCLI(t, e2eNoEnv, "", "keys", "rotate", "--data-dir", dir)
+}
+
+// TestE2EConnectionCap: with --max-connections 8, a client that opens 40
+// keep-alive connections and leaves them idle keeps at most 8 open (the
+// longest idle are closed to make room), and /healthz, a registration and
+// a login still succeed while it holds them.
+func TestE2EConnectionCap(t *testing.T) {
+	t.Parallel()
+	const limit = 8
+	s := e2eStart(t, "--max-connections", "8")
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for i := range 40 {
+		c, err := net.DialTimeout("tcp", s.host, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		idle = append(idle, c)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: " + s.host + "\r\n\r\n")); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("connection %d: no answer to GET /healthz: %v", i, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Close {
+			t.Fatalf("connection %d: GET /healthz %d (close %v), want 200 kept alive", i, res.StatusCode, res.Close)
+		}
+	}
+	// Everything still answers: each request below opens connections of
+	// its own beyond the cap.
+	s.do(t, "GET", "/healthz", nil).want(t, http.StatusOK)
+	email := e2eEmail("capped")
+	s.register(t, email, e2ePassword)
+	s.login(t, email, e2ePassword)
+
+	// Count the test's idle connections the server still keeps open: a
+	// closed one reads EOF at once, an open one times out.
+	open := 0
+	for _, c := range idle {
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		var b [1]byte
+		if _, err := c.Read(b[:]); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				open++
+			}
+		}
+	}
+	if open > limit {
+		t.Errorf("%d of 40 idle connections still open, want at most %d (--max-connections)", open, limit)
+	}
+	m := string(s.do(t, "GET", "/metrics", nil).want(t, http.StatusOK).body)
+	for _, line := range strings.Split(m, "\n") {
+		if v, ok := strings.CutPrefix(line, "sesame_http_connections_open "); ok {
+			if n, err := strconv.Atoi(v); err != nil || n > limit || n < 1 {
+				t.Errorf("sesame_http_connections_open %s, want 1 to %d", v, limit)
+			}
+		}
+		if v, ok := strings.CutPrefix(line, "sesame_http_connections_idle_closed_total "); ok {
+			if n, err := strconv.ParseFloat(v, 64); err != nil || n < 40-limit {
+				t.Errorf("sesame_http_connections_idle_closed_total %s, want at least %d", v, 40-limit)
+			}
+		}
+	}
+	if !strings.Contains(m, "sesame_http_connections_open ") || !strings.Contains(m, "sesame_http_connections_idle_closed_total ") {
+		t.Errorf("/metrics lacks the connection metrics")
+	}
 }

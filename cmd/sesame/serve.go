@@ -57,6 +57,7 @@ type serveConfig struct {
 	addressWindow     time.Duration
 	auditRetention    time.Duration
 	sweepInterval     time.Duration
+	maxConnections    int
 }
 
 // defaultAuditRetention is how long the audit log keeps an event unless
@@ -94,6 +95,7 @@ func (c *serveConfig) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.addressWindow, "login-address-window", time.Minute, "window of the per-address login limit")
 	fs.DurationVar(&c.auditRetention, "audit-retention", defaultAuditRetention, "how long the audit log keeps an event (0: for ever)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", time.Minute, "how often expired sessions, tokens and revocations, and audit events past --audit-retention, are deleted")
+	fs.IntVar(&c.maxConnections, "max-connections", 10000, "connections kept open at most; at the cap the longest-idle keep-alive connection is closed first")
 	return fs
 }
 
@@ -138,6 +140,9 @@ func (c *serveConfig) check() (origins []string, proxies []netip.Prefix, err err
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return nil, nil, usagef("--tls-cert and --tls-key go together")
+	}
+	if c.maxConnections < 1 {
+		return nil, nil, usagef("--max-connections: must be at least 1, got %d", c.maxConnections)
 	}
 	if c.hashConcurrency < 0 || c.accountFailures < 1 || c.addressFailures < 1 {
 		return nil, nil, usagef("--hash-concurrency, --login-account-limit and --login-address-limit must be positive")
@@ -306,6 +311,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	conns := server.NewConnLimit(c.maxConnections)
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sesame_http_connections_open",
+			Help: "Client connections open (at most --max-connections).",
+		}, func() float64 { return float64(conns.Open()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sesame_http_connections_idle_closed_total",
+			Help: "Idle keep-alive connections closed because --max-connections was reached.",
+		}, func() float64 { return float64(conns.IdleClosed()) }),
+	)
 	h, err := server.NewServer(server.Deps{
 		Auth: auth, Users: st.users, Sessions: st.sessions, Audit: st.audit, Hasher: hasher,
 		Logger: log, Registry: reg, Ready: st.pingers, Registration: c.registration,
@@ -326,7 +342,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		MaxHeaderBytes:    server.MaxHeaderBytesHard, // the handler refuses above 64 KiB, with a JSON body
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnState:         conns.ConnState,
 	}
+	capped := conns.Listener(ln)
 	scheme := "http"
 	if c.tlsCert != "" {
 		scheme = "https"
@@ -343,9 +361,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	errc := make(chan error, 1)
 	go func() {
 		if c.tlsCert != "" {
-			errc <- srv.ServeTLS(ln, "", "")
+			errc <- srv.ServeTLS(capped, "", "")
 		} else {
-			errc <- srv.Serve(ln)
+			errc <- srv.Serve(capped)
 		}
 	}()
 	log.Info("sesame listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "version", versionString(),
