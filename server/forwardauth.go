@@ -122,26 +122,31 @@ func (s *server) handleForwardAuth(kind proxyKind) http.Handler {
 			s.fail(w, r, errRuleForbids)
 			return
 		}
+		// Every 200 carries all five headers, empty when nobody is signed
+		// in (a bypass): a proxy that copies them then always overwrites
+		// what the client sent, and Caddy 2.6's copy_headers, which writes
+		// a missing header as its literal placeholder, writes "" instead.
+		var tok string
 		if signedIn {
 			aud := o.proto + "://" + originHost(o.proto, o.host)
 			if d.Rule != nil && d.Rule.Audience != "" {
 				aud = d.Rule.Audience
 			}
-			tok, err := s.upstream.token(who, aud)
-			if err != nil {
+			if tok, err = s.upstream.token(who, aud); err != nil {
 				log(resultUnavailable)
 				s.fail(w, r, err)
 				return
 			}
-			h := w.Header()
-			h.Set("Remote-User", who.user.ID)
-			h.Set("Remote-Email", who.user.Email)
-			h.Set("Remote-Groups", strings.Join(who.user.Roles, ","))
-			h.Set("Remote-Session", who.session)
 			if tok != "" {
-				h.Set("Authorization", "Bearer "+tok)
+				tok = "Bearer " + tok
 			}
 		}
+		h := w.Header()
+		h.Set("Remote-User", who.user.ID)
+		h.Set("Remote-Email", who.user.Email)
+		h.Set("Remote-Groups", strings.Join(who.user.Roles, ","))
+		h.Set("Remote-Session", who.session)
+		h.Set("Authorization", tok)
 		log(resultAllowed)
 		w.WriteHeader(http.StatusOK)
 	})
