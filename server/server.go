@@ -144,7 +144,23 @@ func NewServer(d Deps) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return observe(d.Logger, s.metrics, d.TLS, o.cors(s.canonicalPaths(mux))), nil
+	return observe(d.Logger, s.metrics, d.TLS, o.cors(s.envoyForwardAuth(s.canonicalPaths(mux)))), nil
+}
+
+// envoyForwardAuth answers /v1/forward-auth/<anything> as /v1/forward-auth,
+// before the mux could clean or redirect it: Envoy's HTTP ext_authz asks at
+// its path_prefix followed by the original request's path. The suffix is
+// never read; the original request is X-Forwarded-Uri, as for every proxy.
+func (s *server) envoyForwardAuth(next http.Handler) http.Handler {
+	fa := s.handleForwardAuth(forwardAuthProxy)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/forward-auth/") {
+			r.Pattern = "/v1/forward-auth/"
+			fa.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // canonicalPaths refuses a path with an empty, "." or ".." segment (400)

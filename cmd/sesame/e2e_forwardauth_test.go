@@ -92,6 +92,14 @@ func TestForwardAuthEndpoints(t *testing.T) {
 	s.fwdAsk(t, "GET", "https", "evil.test@"+app, "/").want(t, http.StatusBadRequest)
 	s.authRequest(t, "GET", "app.example.test/x").want(t, http.StatusBadRequest)
 
+	// Envoy's ext_authz asks at its path_prefix + the original path: the
+	// suffix is not read, even when it would not canonicalize.
+	for _, p := range []string{"/v1/forward-auth/", "/v1/forward-auth/docs/a", "/v1/forward-auth/x/../admin//%2e%2e/"} {
+		r := s.do(t, "GET", p, nil, e2eHeader("X-Forwarded-Method", "GET"), e2eHeader("X-Forwarded-Proto", "https"),
+			e2eHeader("X-Forwarded-Host", app), e2eHeader("X-Forwarded-Uri", "/"))
+		r.wantFor(t, "Envoy's path", http.StatusUnauthorized, "unauthenticated")
+	}
+
 	// Not signed in: a browser navigation is sent to the sign-in page,
 	// anything else gets 401; nginx's endpoint always 401 with Location.
 	orig := "https://app.example.test/docs/a?b=c&d=%2F"
