@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -43,6 +44,12 @@ type Config struct {
 	// have in AddressWindow before it is throttled (defaults 100 and 1m).
 	AddressMaxFailures int
 	AddressWindow      time.Duration
+	// IPv6Prefix is the prefix length by which IPv6 client addresses are
+	// counted for the per-address throttle (default 64: a subscriber
+	// usually holds a whole /64, so counting single addresses would give
+	// one client 2^64 budgets; 128 counts each address). IPv4 addresses
+	// are counted one by one.
+	IPv6Prefix int
 
 	// Refresh, Tokens and Verifier enable the token grants (IssueTokens,
 	// Refresh, RevokeToken); without them those return ErrUnavailable.
@@ -170,6 +177,9 @@ func New(cfg Config) *Authenticator {
 	}
 	if cfg.AddressMaxFailures <= 0 {
 		cfg.AddressMaxFailures = 100
+	}
+	if cfg.IPv6Prefix <= 0 || cfg.IPv6Prefix > 128 {
+		cfg.IPv6Prefix = 64
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -302,7 +312,8 @@ func (a *Authenticator) CheckPassword(ctx context.Context, email, password strin
 		e = ""
 	}
 	accountKey := "login:account:" + e
-	addressKey := "login:address:" + c.IP
+	network := ClientNetwork(c.IP, a.cfg.IPv6Prefix)
+	addressKey := "login:address:" + network
 	if err := a.hit(ctx, addressKey, a.cfg.AddressMaxFailures, a.cfg.AddressWindow); err != nil {
 		return User{}, err
 	}
@@ -317,6 +328,12 @@ func (a *Authenticator) CheckPassword(ctx context.Context, email, password strin
 		return User{}, ErrInvalidCredentials
 	}
 	if emailErr != nil {
+		// No credential was checked, so nothing bounds these but the
+		// address throttle: audit the first of each address's window
+		// only, or a flood of malformed emails writes a row apiece.
+		if n, _, err := a.cfg.Limiter.Hit(ctx, "audit:unchecked:"+network, a.cfg.AddressWindow); err != nil || n > 1 {
+			return User{}, ErrInvalidCredentials
+		}
 		return fail("")
 	}
 	p, pwErr := NormalizePassword(password)
@@ -365,6 +382,26 @@ func (a *Authenticator) CheckPassword(ctx context.Context, email, password strin
 		}
 	}
 	return u, nil
+}
+
+// ClientNetwork returns what the per-address throttle counts ip as: an IPv4
+// address (or an IPv4-mapped IPv6 one) as itself, an IPv6 address as its
+// network of prefix bits ("2001:db8:1:2::/64"), anything that does not
+// parse as an address as it is.
+func ClientNetwork(ip string, prefix int) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.WithZone("").Unmap()
+	if a.Is4() || prefix >= 128 {
+		return a.String()
+	}
+	p, err := a.Prefix(max(prefix, 0))
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
 }
 
 func (a *Authenticator) hit(ctx context.Context, key string, limit int, window time.Duration) error {

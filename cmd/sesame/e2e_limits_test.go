@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -178,4 +179,50 @@ func TestE2EConnectionCap(t *testing.T) {
 	if !strings.Contains(m, "sesame_http_connections_open ") || !strings.Contains(m, "sesame_http_connections_idle_closed_total ") {
 		t.Errorf("/metrics lacks the connection metrics")
 	}
+}
+
+// TestE2EAddressThrottleIPv6: the per-address throttle counts the IPv6
+// addresses of one /64 as one client (--ipv6-prefix, default 64), and
+// malformed-email logins, which check no credential, write one audit row
+// per address and window rather than one each.
+func TestE2EAddressThrottleIPv6(t *testing.T) {
+	t.Parallel()
+	login := func(s *e2eServer, email, xff string) e2eResp {
+		return s.do(t, "POST", "/v1/session", map[string]string{"email": email, "password": "wrong guess"}, e2eHeader("X-Forwarded-For", xff))
+	}
+	t.Run("one /64 is one client", func(t *testing.T) {
+		t.Parallel()
+		s := e2eStart(t, "--login-address-limit", "3", "--trusted-proxies", "127.0.0.1/32")
+		for i := 1; i <= 3; i++ {
+			login(s, e2eEmail("v6"), fmt.Sprintf("2001:db8:1:2::%x", i)).want(t, http.StatusUnauthorized, "invalid_credentials")
+		}
+		r := login(s, e2eEmail("v6"), "2001:db8:1:2:ffff:ffff:ffff:ffff").want(t, http.StatusTooManyRequests, "rate_limited")
+		e2eRetryAfter(t, r)
+		login(s, e2eEmail("v6"), "2001:db8:1:3::1").want(t, http.StatusUnauthorized, "invalid_credentials")
+	})
+	t.Run("--ipv6-prefix 128", func(t *testing.T) {
+		t.Parallel()
+		s := e2eStart(t, "--login-address-limit", "3", "--trusted-proxies", "127.0.0.1/32", "--ipv6-prefix", "128")
+		for i := 1; i <= 5; i++ {
+			login(s, e2eEmail("v6"), fmt.Sprintf("2001:db8:1:2::%x", i)).want(t, http.StatusUnauthorized, "invalid_credentials")
+		}
+	})
+	t.Run("malformed emails are audited once per window", func(t *testing.T) {
+		t.Parallel()
+		s := e2eStart(t, "--trusted-proxies", "127.0.0.1/32")
+		for i := range 40 {
+			login(s, "not-an-email", fmt.Sprintf("2001:db8:5:6::%x", i+1)).want(t, http.StatusUnauthorized, "invalid_credentials")
+		}
+		_, admin := s.addAdmin(t)
+		evs, _ := s.do(t, "GET", "/v1/admin/audit", nil, e2eCookie(admin.cookie)).want(t, http.StatusOK).json(t)["events"].([]any)
+		n := 0
+		for _, e := range evs {
+			if m, _ := e.(map[string]any); m["type"] == "login.failed" && strings.HasPrefix(fmt.Sprint(m["ip"]), "2001:db8:5:6::") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("40 malformed-email logins from one /64: %d login.failed events, want 1", n)
+		}
+	})
 }

@@ -58,6 +58,7 @@ type serveConfig struct {
 	auditRetention    time.Duration
 	sweepInterval     time.Duration
 	maxConnections    int
+	ipv6Prefix        int
 }
 
 // defaultAuditRetention is how long the audit log keeps an event unless
@@ -95,6 +96,7 @@ func (c *serveConfig) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.addressWindow, "login-address-window", time.Minute, "window of the per-address login limit")
 	fs.DurationVar(&c.auditRetention, "audit-retention", defaultAuditRetention, "how long the audit log keeps an event (0: for ever)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", time.Minute, "how often expired sessions, tokens and revocations, and audit events past --audit-retention, are deleted")
+	fs.IntVar(&c.ipv6Prefix, "ipv6-prefix", 64, "prefix length by which IPv6 clients are counted for --login-address-limit (128: each address)")
 	fs.IntVar(&c.maxConnections, "max-connections", 10000, "connections kept open at most; at the cap the longest-idle keep-alive connection is closed first")
 	return fs
 }
@@ -140,6 +142,9 @@ func (c *serveConfig) check() (origins []string, proxies []netip.Prefix, err err
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return nil, nil, usagef("--tls-cert and --tls-key go together")
+	}
+	if c.ipv6Prefix < 1 || c.ipv6Prefix > 128 {
+		return nil, nil, usagef("--ipv6-prefix: want 1 to 128, got %d", c.ipv6Prefix)
 	}
 	if c.maxConnections < 1 {
 		return nil, nil, usagef("--max-connections: must be at least 1, got %d", c.maxConnections)
@@ -299,7 +304,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Users: st.users, Sessions: st.sessions, Audit: st.audit, Limiter: st.limiter, Hasher: hasher,
 		IdleTimeout: c.idleTimeout, AbsoluteTimeout: c.absoluteTimeout,
 		AccountMaxFailures: c.accountFailures, AccountWindow: c.accountWindow,
-		AddressMaxFailures: c.addressFailures, AddressWindow: c.addressWindow,
+		AddressMaxFailures: c.addressFailures, AddressWindow: c.addressWindow, IPv6Prefix: c.ipv6Prefix,
 		Refresh: st.refresh, Verifier: verifier, Revocations: revs,
 		Tokens: tokenIssuer,
 		Issuer: issuer, Audience: audience, AccessTokenTTL: c.accessTTL, RefreshTokenTTL: c.refreshTTL,
