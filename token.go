@@ -135,6 +135,12 @@ type Revocation struct {
 	At        time.Time
 }
 
+// DefaultRevocationRetention is how long every store keeps a revocation in
+// its log unless told to keep it longer (the stores' RevocationRetention):
+// at least as long as an access token of the session may live, so that a
+// node started later still learns of it.
+const DefaultRevocationRetention = 24 * time.Hour
+
 // RevocationLog is implemented by session stores that record every live
 // session they delete (DeleteSession, DeleteUserSessions) in an
 // append-only log: in the same transaction as the deletion, or, where the

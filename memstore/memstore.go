@@ -54,7 +54,7 @@ type Store struct {
 
 	// RevocationRetention is how long DeleteExpired keeps a revocation in
 	// the log: at least as long as an access token lives. New sets it to
-	// DefaultRevocationRetention, which it also means when not positive.
+	// sesame.DefaultRevocationRetention, which it also means when not positive.
 	RevocationRetention time.Duration
 
 	users       users
@@ -67,7 +67,7 @@ type Store struct {
 
 // New returns an empty store on the wall clock.
 func New() *Store {
-	s := &Store{Now: time.Now, RevocationRetention: DefaultRevocationRetention}
+	s := &Store{Now: time.Now, RevocationRetention: sesame.DefaultRevocationRetention}
 	s.users.init()
 	s.sessions.init()
 	s.limiter.init()
@@ -94,7 +94,7 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	now := s.now()
 	retain := s.RevocationRetention
 	if retain <= 0 {
-		retain = DefaultRevocationRetention
+		retain = sesame.DefaultRevocationRetention
 	}
 	if now > math.MinInt64+int64(retain) {
 		s.revocations.prune(now - int64(retain))

@@ -5,14 +5,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/sesameauth/sesame"
 )
-
-// DefaultRevocationRetention is how long a revocation stays in the log when
-// Store.RevocationRetention is not set.
-const DefaultRevocationRetention = 24 * time.Hour
 
 // revocations is the revocation log, oldest first. Entries are added while
 // the sessions' lock is held, so a session that a reader sees gone has its

@@ -126,7 +126,7 @@ func TestRevocationRetention(t *testing.T) {
 	end()
 	c.Add(time.Hour)
 	end()
-	c.Add(memstore.DefaultRevocationRetention - time.Hour)
+	c.Add(sesame.DefaultRevocationRetention - time.Hour)
 	st.DeleteExpired(ctx)
 	if got := seqs(); len(got) != 2 {
 		t.Fatalf("at the retention: seqs %v, want both", got)

@@ -215,7 +215,7 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	now := s.now()
 	retain := s.RevocationRetention
 	if retain <= 0 {
-		retain = DefaultRevocationRetention
+		retain = sesame.DefaultRevocationRetention
 	}
 	if _, err := s.pool.Exec(ctx, `DELETE FROM revocations WHERE at < $1`, now.Add(-retain)); err != nil {
 		return 0, translate("delete expired", err)

@@ -73,10 +73,6 @@ var (
 // one, when the connection string sets no connect_timeout.
 const DefaultConnectTimeout = 5 * time.Second
 
-// DefaultRevocationRetention is how long a revocation stays in the log when
-// Store.RevocationRetention is not set.
-const DefaultRevocationRetention = 24 * time.Hour
-
 // Store is a PostgreSQL database holding users, sessions, refresh tokens,
 // the revocation log, signing keys and audit events. Its methods are safe
 // for concurrent use, and other Stores (other nodes) may use the same
@@ -88,7 +84,7 @@ type Store struct {
 
 	// RevocationRetention is how long DeleteExpired keeps a revocation in
 	// the log: at least as long as an access token lives. Open sets it to
-	// DefaultRevocationRetention, which it also means when not positive.
+	// sesame.DefaultRevocationRetention, which it also means when not positive.
 	RevocationRetention time.Duration
 
 	pool *pgxpool.Pool
@@ -126,7 +122,7 @@ func Open(ctx context.Context, connString string) (*Store, error) {
 		pool.Close()
 		return nil, translate("open", err)
 	}
-	return &Store{Now: time.Now, RevocationRetention: DefaultRevocationRetention, pool: pool}, nil
+	return &Store{Now: time.Now, RevocationRetention: sesame.DefaultRevocationRetention, pool: pool}, nil
 }
 
 // Close closes every connection of the pool, waiting for those in use to

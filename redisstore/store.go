@@ -169,10 +169,6 @@ var (
 	_ sesame.SessionCounter = (*Store)(nil)
 )
 
-// DefaultRevocationRetention is how long a revocation stays in the log when
-// Store.RevocationRetention is not set.
-const DefaultRevocationRetention = 24 * time.Hour
-
 // Default timeouts; the connection string may change them.
 const (
 	defaultDialTimeout = 2 * time.Second
@@ -191,7 +187,7 @@ type Store struct {
 
 	// RevocationRetention is how long a revocation stays in the log: at
 	// least as long as an access token lives. Open sets it to
-	// DefaultRevocationRetention, which it also means when not positive.
+	// sesame.DefaultRevocationRetention, which it also means when not positive.
 	RevocationRetention time.Duration
 
 	client    rueidis.Client
@@ -351,7 +347,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		client.Close()
 		return nil, fmt.Errorf("redisstore: open %s: cluster=true, but the server is not a Redis Cluster", strings.Join(c.addrs, ","))
 	}
-	s := &Store{Now: time.Now, RevocationRetention: DefaultRevocationRetention, client: client, timeout: c.timeout, closed: make(chan struct{})}
+	s := &Store{Now: time.Now, RevocationRetention: sesame.DefaultRevocationRetention, client: client, timeout: c.timeout, closed: make(chan struct{})}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("redisstore: open: %w", err)
@@ -430,7 +426,7 @@ func (s *Store) nowMS() int64 {
 
 func (s *Store) retention() time.Duration {
 	if s.RevocationRetention <= 0 {
-		return DefaultRevocationRetention
+		return sesame.DefaultRevocationRetention
 	}
 	return s.RevocationRetention
 }

@@ -209,7 +209,7 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	now := s.nowMS()
 	retain := s.RevocationRetention
 	if retain <= 0 {
-		retain = DefaultRevocationRetention
+		retain = sesame.DefaultRevocationRetention
 	}
 	if _, err := s.stmts.pruneRevocations.ExecContext(ctx, now-retain.Milliseconds()); err != nil {
 		return 0, translate("delete expired", err)

@@ -62,10 +62,6 @@ var (
 // The driver sets it before every other pragma of the DSN.
 const busyTimeout = "_pragma=busy_timeout(5000)"
 
-// DefaultRevocationRetention is how long a revocation stays in the log when
-// Store.RevocationRetention is not set.
-const DefaultRevocationRetention = 24 * time.Hour
-
 // Store is a SQLite database holding users, sessions, refresh tokens, the
 // revocation log, signing keys and audit events. Its methods are safe for
 // concurrent use.
@@ -76,7 +72,7 @@ type Store struct {
 
 	// RevocationRetention is how long DeleteExpired keeps a revocation in
 	// the log: at least as long as an access token lives. Open sets it to
-	// DefaultRevocationRetention, which it also means when not positive.
+	// sesame.DefaultRevocationRetention, which it also means when not positive.
 	RevocationRetention time.Duration
 
 	writer *sql.DB // one connection: SQLite has one writer at a time anyway
@@ -110,7 +106,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	f.Close()
 
-	s := &Store{Now: time.Now, RevocationRetention: DefaultRevocationRetention}
+	s := &Store{Now: time.Now, RevocationRetention: sesame.DefaultRevocationRetention}
 	// The writer's DSN switches the file to WAL (a no-op once it is) and
 	// makes every transaction BEGIN IMMEDIATE, so a read-then-write
 	// transaction never fails on a lock upgrade in the middle.

@@ -155,7 +155,7 @@ func TestSweepTokens(t *testing.T) {
 	if list, _ := st.RevocationsSince(ctx, 0, 10); len(list) != 1 || !list[0].At.Equal(t0) {
 		t.Errorf("revocations within the retention = %+v, want the one at %v", list, t0)
 	}
-	now = t0.Add(sqlitestore.DefaultRevocationRetention + time.Millisecond)
+	now = t0.Add(sesame.DefaultRevocationRetention + time.Millisecond)
 	st.DeleteExpired(ctx)
 	if list, _ := st.RevocationsSince(ctx, 0, 10); len(list) != 0 {
 		t.Errorf("revocations past the retention = %+v, want none", list)

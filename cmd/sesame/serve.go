@@ -415,15 +415,16 @@ func defaultIssuer(a net.Addr, tls bool) string {
 // long as an access token of its session may live (and never less than the
 // stores' 24 h default): a node started later must still learn of it.
 func setLogRetention(log sesame.RevocationLog, atLeast time.Duration) {
+	r := max(sesame.DefaultRevocationRetention, atLeast)
 	switch s := log.(type) {
 	case *sqlitestore.Store:
-		s.RevocationRetention = max(sqlitestore.DefaultRevocationRetention, atLeast)
+		s.RevocationRetention = r
 	case *pgstore.Store:
-		s.RevocationRetention = max(pgstore.DefaultRevocationRetention, atLeast)
+		s.RevocationRetention = r
 	case *redisstore.Store:
-		s.RevocationRetention = max(redisstore.DefaultRevocationRetention, atLeast)
+		s.RevocationRetention = r
 	case *memstore.Store:
-		s.RevocationRetention = max(memstore.DefaultRevocationRetention, atLeast)
+		s.RevocationRetention = r
 	}
 }
 
