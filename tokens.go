@@ -28,8 +28,11 @@ type Tokens struct {
 	AccessToken  string
 	ExpiresIn    int // seconds
 	RefreshToken string
-	User         User
-	SessionID    string
+	// RefreshExpiresAt is when the refresh family ends: the refresh
+	// token's last moment, and a refresh cookie's expiry.
+	RefreshExpiresAt time.Time
+	User             User
+	SessionID        string
 }
 
 func (a *Authenticator) tokensEnabled() error {
@@ -78,7 +81,7 @@ func (a *Authenticator) IssueTokens(ctx context.Context, email, password string,
 	}
 	a.audit(ctx, Event{Type: EventLoginSucceeded, UserID: u.ID, SessionID: s.ID, IP: c.IP, UserAgent: c.UserAgent})
 	a.audit(ctx, Event{Type: EventTokenIssued, UserID: u.ID, SessionID: s.ID, IP: c.IP, UserAgent: c.UserAgent})
-	return Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: refresh, User: u, SessionID: s.ID}, nil
+	return Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: refresh, RefreshExpiresAt: s.ExpiresAt, User: u, SessionID: s.ID}, nil
 }
 
 // accessToken signs an access token for the session, expiring no later
@@ -165,7 +168,7 @@ func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (
 		}
 	}
 	a.audit(ctx, Event{Type: EventTokenRefreshed, UserID: u.ID, SessionID: old.SessionID, IP: c.IP, UserAgent: c.UserAgent})
-	return Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: next, User: u, SessionID: old.SessionID}, nil
+	return Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: next, RefreshExpiresAt: old.ExpiresAt, User: u, SessionID: old.SessionID}, nil
 }
 
 // forgottenRefresh answers a refresh token the store does not know. One

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/sesameauth/sesame"
 )
@@ -21,6 +22,10 @@ type tokenRequest struct {
 	ClientID     string `json:"client_id"`
 	Token        string `json:"token"`
 	TokenHint    string `json:"token_type_hint"`
+	// RefreshTokenIn is "cookie" to receive the refresh token in the
+	// HttpOnly refresh cookie instead of the body (API.md "Tokens in a
+	// browser without a readable secret").
+	RefreshTokenIn string `json:"refresh_token_in"`
 }
 
 // oauthError is an RFC 6749 §5.2 error: 400 unless said otherwise.
@@ -56,7 +61,7 @@ func decodeTokenRequest(r *http.Request) (tokenRequest, error) {
 	fields := map[string]*string{
 		"grant_type": &in.GrantType, "username": &in.Username, "password": &in.Password,
 		"refresh_token": &in.RefreshToken, "scope": &in.Scope, "client_id": &in.ClientID,
-		"token": &in.Token, "token_type_hint": &in.TokenHint,
+		"token": &in.Token, "token_type_hint": &in.TokenHint, "refresh_token_in": &in.RefreshTokenIn,
 	}
 	for k, v := range vals {
 		if len(v) > 1 {
@@ -73,7 +78,49 @@ type tokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int    `json:"expires_in"`
-	RefreshToken string `json:"refresh_token"`
+	RefreshToken string `json:"refresh_token,omitempty"` // absent when it went into the cookie
+}
+
+// RefreshCookieName is the cookie a browser's refresh token lives in with
+// refresh_token_in=cookie. The __Host- prefix would demand Path=/; the
+// __Secure- prefix still makes browsers insist on Secure.
+const RefreshCookieName = "__Secure-sesame-refresh"
+
+// refreshCookiePath scopes the refresh cookie to the token endpoint (and
+// /v1/token/revoke under it): no other request carries it.
+const refreshCookiePath = "/v1/token"
+
+// refreshCookie returns the refresh token from the refresh cookie: the
+// first one that could be a token (base64url, at most 1 KiB); the grant
+// decides whether it is one.
+func refreshCookie(r *http.Request) (string, bool) {
+	for _, c := range r.CookiesNamed(RefreshCookieName) {
+		if v := c.Value; v != "" && len(v) <= 1024 && !strings.ContainsFunc(v, func(c rune) bool {
+			return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_')
+		}) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// setRefreshCookie sends the refresh token in the HttpOnly cookie, expiring
+// with its family, never with a Domain (it stays with this host even with
+// --cookie-domain).
+func setRefreshCookie(w http.ResponseWriter, t sesame.Tokens, now time.Time) {
+	http.SetCookie(w, &http.Cookie{
+		Name: RefreshCookieName, Value: t.RefreshToken, Path: refreshCookiePath,
+		MaxAge: max(int(t.RefreshExpiresAt.Sub(now)/time.Second), 1),
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// clearRefreshCookie tells the browser to forget the refresh cookie.
+func clearRefreshCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: RefreshCookieName, Value: "", Path: refreshCookiePath, MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	})
 }
 
 // handleToken is the OAuth 2.0 token endpoint: the password and
@@ -88,6 +135,31 @@ func (s *server) handleToken() http.Handler {
 			return
 		}
 		c := s.clientOf(r)
+		// The refresh cookie is used when a refresh names no token, and
+		// asked for with refresh_token_in=cookie; either way a request
+		// from another origin is refused, so that no other site can use
+		// the browser's sign-in or plant its own in it.
+		toCookie := false
+		switch in.RefreshTokenIn {
+		case "":
+		case "cookie":
+			toCookie = true
+		default:
+			s.fail(w, r, oauthError("invalid_request", "refresh_token_in must be cookie"))
+			return
+		}
+		if in.GrantType == "refresh_token" && in.RefreshToken == "" {
+			tok, ok := refreshCookie(r)
+			if !ok {
+				s.fail(w, r, oauthError("invalid_request", "refresh_token is required (no refresh cookie was sent)"))
+				return
+			}
+			in.RefreshToken, toCookie = tok, true
+		}
+		if toCookie && s.origins.crossOrigin(r) {
+			s.fail(w, r, errCSRF)
+			return
+		}
 		var t sesame.Tokens
 		switch in.GrantType {
 		case "password":
@@ -116,13 +188,21 @@ func (s *server) handleToken() http.Handler {
 			s.fail(w, r, oauthError("invalid_grant", "the credentials are wrong"))
 			return
 		case errors.Is(err, sesame.ErrInvalidGrant), errors.Is(err, sesame.ErrRefreshReused):
+			if toCookie && in.GrantType == "refresh_token" {
+				clearRefreshCookie(w) // it will never work again
+			}
 			s.fail(w, r, oauthError("invalid_grant", "the refresh token is invalid, expired or revoked"))
 			return
 		default:
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: t.ExpiresIn, RefreshToken: t.RefreshToken})
+		out := tokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: t.ExpiresIn, RefreshToken: t.RefreshToken}
+		if toCookie {
+			setRefreshCookie(w, t, time.Now())
+			out.RefreshToken = ""
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 }
 
@@ -135,13 +215,28 @@ func (s *server) handleRevokeToken() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
+		fromCookie := false
 		if in.Token == "" {
-			s.fail(w, r, oauthError("invalid_request", "token is required"))
-			return
+			// Without a token, the refresh cookie's family ends (and the
+			// cookie goes), when the request comes from a permitted origin.
+			tok, ok := refreshCookie(r)
+			if !ok {
+				s.fail(w, r, oauthError("invalid_request", "token is required (no refresh cookie was sent)"))
+				return
+			}
+			if s.origins.crossOrigin(r) {
+				s.fail(w, r, errCSRF)
+				return
+			}
+			in.Token = tok
+			fromCookie = true
 		}
 		if err := s.Auth.RevokeToken(r.Context(), in.Token, s.clientOf(r)); err != nil {
 			s.fail(w, r, err)
 			return
+		}
+		if fromCookie {
+			clearRefreshCookie(w)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
