@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sesameauth/sesame"
@@ -360,6 +361,10 @@ func (s *server) handleReadyz() http.Handler {
 	})
 }
 
-func (s *server) handleMetrics() http.Handler {
-	return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
+func (s *server) handleMetrics() http.Handler { return MetricsHandler(s.Registry) }
+
+// MetricsHandler serves reg in the Prometheus text format: what /metrics
+// answers, for a listener of its own (Deps.MetricsElsewhere).
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -30,7 +30,13 @@ type HashStats interface {
 	Running() int
 }
 
-func newMetrics(reg prometheus.Registerer, sessions sesame.SessionStore, hasher sesame.Hasher) *metrics {
+// liveSampleEvery is how old the sesame_sessions_live figure may get: a
+// scrape within it is answered from the last count, so however often
+// /metrics is scraped (it is public unless --metrics-addr moves it), the
+// store counts its sessions at most once in that time.
+const liveSampleEvery = 10 * time.Second
+
+func newMetrics(reg prometheus.Registerer, sessions sesame.SessionStore, hasher sesame.Hasher, now func() time.Time) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sesame_http_requests_total",
@@ -55,18 +61,11 @@ func newMetrics(reg prometheus.Registerer, sessions sesame.SessionStore, hasher 
 		m.logins.WithLabelValues(o)
 	}
 	if c, ok := sessions.(sesame.SessionCounter); ok {
+		live := &sampled{count: c.CountSessions, every: liveSampleEvery, now: now}
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sesame_sessions_live",
-			Help: "Live sessions in the session store (-1 when the store cannot answer).",
-		}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			n, err := c.CountSessions(ctx)
-			if err != nil {
-				return -1
-			}
-			return float64(n)
-		}))
+			Help: "Live sessions in the session store, counted at most every 10 s (-1 when the store cannot answer).",
+		}, live.value))
 	}
 	if hs, ok := hasher.(HashStats); ok {
 		reg.MustRegister(
@@ -81,6 +80,35 @@ func newMetrics(reg prometheus.Registerer, sessions sesame.SessionStore, hasher 
 		)
 	}
 	return m
+}
+
+// sampled is a count that is taken again only when the last one is older
+// than every; concurrent readers of a stale value wait for one count.
+type sampled struct {
+	count func(context.Context) (int, error)
+	every time.Duration
+	now   func() time.Time
+
+	mu  sync.Mutex
+	at  time.Time
+	val float64
+}
+
+func (s *sampled) value() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if !s.at.IsZero() && now.Sub(s.at) < s.every {
+		return s.val
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := s.count(ctx)
+	s.at, s.val = now, float64(n)
+	if err != nil {
+		s.val = -1
+	}
+	return s.val
 }
 
 // registerProcess adds the standard Go and process collectors.

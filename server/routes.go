@@ -58,7 +58,9 @@ func (s *server) routes(mux *http.ServeMux) {
 
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
-	mux.Handle("GET /metrics", s.handleMetrics())
+	if !s.MetricsElsewhere {
+		mux.Handle("GET /metrics", s.handleMetrics())
+	}
 	// Unknown paths and methods get net/http's 404 and 405 (with Allow),
 	// which observe turns into the API's JSON error body.
 }

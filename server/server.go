@@ -43,6 +43,9 @@ type Deps struct {
 	// Registry receives the server's metrics; /metrics serves it. A fresh
 	// one (with the Go and process collectors) if nil.
 	Registry *prometheus.Registry
+	// MetricsElsewhere leaves /metrics off the API (404): the caller
+	// serves the Registry on a listener of its own (MetricsHandler).
+	MetricsElsewhere bool
 	// Ready lists what /readyz asks; the stores above that implement
 	// sesame.Pinger are asked anyway.
 	Ready []sesame.Pinger
@@ -111,7 +114,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{Deps: d, origins: o, metrics: newMetrics(d.Registry, d.Sessions, d.Hasher), cookieName: CookieName}
+	s := &server{Deps: d, origins: o, metrics: newMetrics(d.Registry, d.Sessions, d.Hasher, time.Now), cookieName: CookieName}
 	if d.CookieDomain != "" {
 		s.cookieName = DomainCookieName
 	}

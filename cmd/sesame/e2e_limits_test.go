@@ -226,3 +226,45 @@ func TestE2EAddressThrottleIPv6(t *testing.T) {
 		}
 	})
 }
+
+// TestE2EMetricsAddr: /metrics is on the main listener by default (API.md)
+// and, with --metrics-addr, only on that listener.
+func TestE2EMetricsAddr(t *testing.T) {
+	t.Parallel()
+	s := e2eStart(t)
+	if r := s.do(t, "GET", "/metrics", nil).want(t, http.StatusOK); !strings.Contains(string(r.body), "sesame_logins_total") {
+		t.Errorf("default /metrics lacks sesame_logins_total")
+	}
+
+	m := e2eStart(t, "--metrics-addr", "127.0.0.1:0")
+	m.do(t, "GET", "/metrics", nil).want(t, http.StatusNotFound)
+	var addr string
+	for _, line := range strings.Split(m.log.String(), "\n") {
+		if strings.Contains(line, `msg="metrics listening"`) {
+			for _, f := range e2eLogField.FindAllStringSubmatch(line, -1) {
+				if f[1] == "addr" {
+					addr = f[2]
+				}
+			}
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no \"metrics listening\" line with addr in the log:\n%s", m.log)
+	}
+	res, err := m.client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body strings.Builder
+	bufio.NewReader(res.Body).WriteTo(&body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(body.String(), `sesame_http_requests_total{code="404",route="unmatched"}`) {
+		t.Errorf("GET http://%s/metrics: %d, want 200 counting the main listener's 404:\n%s", addr, res.StatusCode, body.String())
+	}
+	if res, err := m.client.Get("http://" + addr + "/healthz"); err == nil {
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("the metrics listener answers /healthz with %d, want 404 (it serves /metrics only)", res.StatusCode)
+		}
+	}
+}

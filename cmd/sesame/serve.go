@@ -59,6 +59,7 @@ type serveConfig struct {
 	sweepInterval     time.Duration
 	maxConnections    int
 	ipv6Prefix        int
+	metricsAddr       string
 }
 
 // defaultAuditRetention is how long the audit log keeps an event unless
@@ -96,6 +97,7 @@ func (c *serveConfig) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.addressWindow, "login-address-window", time.Minute, "window of the per-address login limit")
 	fs.DurationVar(&c.auditRetention, "audit-retention", defaultAuditRetention, "how long the audit log keeps an event (0: for ever)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", time.Minute, "how often expired sessions, tokens and revocations, and audit events past --audit-retention, are deleted")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on this address only (such as 127.0.0.1:9090), not on --addr")
 	fs.IntVar(&c.ipv6Prefix, "ipv6-prefix", 64, "prefix length by which IPv6 clients are counted for --login-address-limit (128: each address)")
 	fs.IntVar(&c.maxConnections, "max-connections", 10000, "connections kept open at most; at the cap the longest-idle keep-alive connection is closed first")
 	return fs
@@ -225,6 +227,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return usagef("--addr: %v", err)
 	}
 	defer ln.Close()
+	var metricsLn net.Listener
+	if c.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", c.metricsAddr); err != nil {
+			return usagef("--metrics-addr: %v", err)
+		}
+		defer metricsLn.Close()
+	}
 
 	st, err := c.storeFlags.open(ctx)
 	if err != nil {
@@ -329,7 +338,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	)
 	h, err := server.NewServer(server.Deps{
 		Auth: auth, Users: st.users, Sessions: st.sessions, Audit: st.audit, Hasher: hasher,
-		Logger: log, Registry: reg, Ready: st.pingers, Registration: c.registration,
+		Logger: log, Registry: reg, MetricsElsewhere: metricsLn != nil, Ready: st.pingers, Registration: c.registration,
 		AllowedOrigins: origins, TrustedProxies: proxies, TLS: c.tlsCert != "",
 		Verifier: verifier, JWKS: func() []byte { return keys.Load().JWKS() },
 		Issuer: issuer, SigningAlg: c.signingAlg,
@@ -371,6 +380,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			errc <- srv.Serve(capped)
 		}
 	}()
+	if metricsLn != nil {
+		stopMetrics := serveMetrics(metricsLn, reg, log)
+		defer stopMetrics()
+	}
 	log.Info("sesame listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "version", versionString(),
 		"issuer", issuer, "signing_alg", c.signingAlg, "kid", keySet.Current().ID,
 		"db", redact(c.db), "session_store", redact(c.sessionStore), "data_dir", c.dataDir, "registration", c.registration)
@@ -392,6 +405,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves /metrics (only) on ln until the returned function is
+// called. The listener is plain HTTP: put it on a private address.
+func serveMetrics(ln net.Listener, reg *prometheus.Registry, log *slog.Logger) (stop func()) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", server.MetricsHandler(reg))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("metrics listener stopped", "err", err)
+		}
+	}()
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return func() { srv.Close() }
 }
 
 // defaultIssuer is http(s):// + the address listened on; an unspecified
