@@ -87,6 +87,9 @@ type Config struct {
 type Client struct {
 	IP        string
 	UserAgent string
+	// Actor is the administrator acting, for administrative actions: an
+	// admin's user ID, or ActorCLI. It goes into the audit event.
+	Actor string
 }
 
 // Authenticator is Sesame's core: registration, login, session lookup with
@@ -109,6 +112,7 @@ type userCache struct {
 
 type cachedUser struct {
 	u     User
+	read  time.Time // when it was read from the store
 	until time.Time
 }
 
@@ -117,9 +121,14 @@ type cachedUser struct {
 const maxCachedUsers = 10000
 
 // cachedUser returns the user (without its password hash), from the cache
-// if it was read within UserCacheTTL.
-func (a *Authenticator) cachedUser(ctx context.Context, id string, now time.Time) (User, error) {
-	if u, ok := a.users.get(id, now); ok {
+// if it was read within UserCacheTTL and after since. A caller passes the
+// creation time of the session or refresh token it is about to honour as
+// since: a change that had to end the user's sessions (a removed role, a
+// disabled account, possibly made by another process) came before every
+// session that survives it, so a user read before such a session began is
+// never trusted for it.
+func (a *Authenticator) cachedUser(ctx context.Context, id string, now, since time.Time) (User, error) {
+	if u, ok := a.users.get(id, now, since); ok {
 		return u, nil
 	}
 	u, err := a.cfg.Users.UserByID(ctx, id)
@@ -128,28 +137,28 @@ func (a *Authenticator) cachedUser(ctx context.Context, id string, now time.Time
 	}
 	u.PasswordHash = ""
 	if a.cfg.UserCacheTTL > 0 {
-		a.users.put(u, now.Add(a.cfg.UserCacheTTL))
+		a.users.put(u, now, now.Add(a.cfg.UserCacheTTL))
 	}
 	return u, nil
 }
 
-func (c *userCache) get(id string, now time.Time) (User, bool) {
+func (c *userCache) get(id string, now, since time.Time) (User, bool) {
 	c.mu.Lock()
 	e, ok := c.m[id]
 	c.mu.Unlock()
-	if !ok || !now.Before(e.until) {
+	if !ok || !now.Before(e.until) || e.read.Before(since) {
 		return User{}, false
 	}
 	return e.u, true
 }
 
-func (c *userCache) put(u User, until time.Time) {
+func (c *userCache) put(u User, read, until time.Time) {
 	u.PasswordHash = "" // never kept outside the store
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxCachedUsers {
 		c.m = make(map[string]cachedUser)
 	}
-	c.m[u.ID] = cachedUser{u: u, until: until}
+	c.m[u.ID] = cachedUser{u: u, read: read, until: until}
 	c.mu.Unlock()
 }
 
@@ -197,6 +206,10 @@ func (a *Authenticator) Config() Config { return a.cfg }
 // (RoleUser is always added). It returns ErrInvalidEmail,
 // ErrInvalidPassword, ErrEmailTaken or ErrBusy.
 func (a *Authenticator) Register(ctx context.Context, email, password string, roles []string) (User, error) {
+	return a.register(ctx, email, password, roles, Client{})
+}
+
+func (a *Authenticator) register(ctx context.Context, email, password string, roles []string, c Client) (User, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {
 		return User{}, err
@@ -226,7 +239,7 @@ func (a *Authenticator) Register(ctx context.Context, email, password string, ro
 	if err := a.cfg.Users.CreateUser(ctx, u); err != nil {
 		return User{}, err
 	}
-	a.audit(ctx, Event{Type: EventUserCreated, UserID: u.ID})
+	a.audit(ctx, Event{Type: EventUserCreated, UserID: u.ID, IP: c.IP, UserAgent: c.UserAgent, Actor: c.Actor})
 	return u, nil
 }
 
@@ -365,7 +378,9 @@ func (a *Authenticator) CheckPassword(ctx context.Context, email, password strin
 		a.forgive(ctx, addressKey, accountKey)
 		return User{}, err
 	}
-	if !ok || pwErr != nil {
+	// A disabled user gets the answer a wrong password gets, after the
+	// same work.
+	if !ok || pwErr != nil || u.Disabled {
 		return fail(u.ID)
 	}
 	a.forgive(ctx, addressKey)
@@ -473,8 +488,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Sessio
 	if s.Kind == KindToken || !s.Live(now) || !now.Before(s.LastSeenAt.Add(a.cfg.IdleTimeout)) || !now.Before(s.AbsoluteExpiresAt) {
 		return Session{}, User{}, ErrSessionNotFound
 	}
-	u, err := a.cachedUser(ctx, s.UserID, now)
-	if errors.Is(err, ErrUserNotFound) {
+	u, err := a.cachedUser(ctx, s.UserID, now, s.CreatedAt)
+	if errors.Is(err, ErrUserNotFound) || err == nil && u.Disabled {
 		return Session{}, User{}, ErrSessionNotFound
 	} else if err != nil {
 		return Session{}, User{}, err
@@ -544,7 +559,7 @@ func (a *Authenticator) RevokeSessions(ctx context.Context, userID, keepID strin
 		if a.cfg.Revocations != nil {
 			a.cfg.Revocations.Add(id)
 		}
-		a.audit(ctx, Event{Type: EventSessionRevoked, UserID: userID, SessionID: id, IP: c.IP, UserAgent: c.UserAgent})
+		a.audit(ctx, Event{Type: EventSessionRevoked, UserID: userID, SessionID: id, IP: c.IP, UserAgent: c.UserAgent, Actor: c.Actor})
 	}
 	if err != nil {
 		return 0, err

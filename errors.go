@@ -24,6 +24,8 @@ var (
 	// ErrInvalidPassword is returned for a password shorter than
 	// MinPasswordBytes or longer than MaxPasswordBytes after normalisation.
 	ErrInvalidPassword = errors.New("sesame: invalid password")
+	// ErrInvalidRole is returned for a role name that ValidRole refuses.
+	ErrInvalidRole = errors.New("sesame: invalid role")
 	// ErrRateLimited is returned when too many recent logins failed for the
 	// account or the client address; see RateLimitError for how long to wait.
 	ErrRateLimited = errors.New("sesame: rate limited")

@@ -131,8 +131,8 @@ func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (
 	if old.ExpiresAt.Sub(now) < time.Second {
 		return Tokens{}, ErrInvalidGrant
 	}
-	u, err := a.cachedUser(ctx, old.UserID, now)
-	if errors.Is(err, ErrUserNotFound) {
+	u, err := a.cachedUser(ctx, old.UserID, now, old.CreatedAt)
+	if errors.Is(err, ErrUserNotFound) || err == nil && u.Disabled {
 		return Tokens{}, ErrInvalidGrant
 	} else if err != nil {
 		return Tokens{}, err

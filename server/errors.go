@@ -52,6 +52,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		ae = &apiError{http.StatusBadRequest, "invalid_request", "email is not a valid address"}
 	case errors.Is(err, sesame.ErrInvalidPassword):
 		ae = &apiError{http.StatusBadRequest, "invalid_request", "password must be 8 to 1024 bytes of UTF-8"}
+	case errors.Is(err, sesame.ErrInvalidRole):
+		ae = &apiError{http.StatusBadRequest, "invalid_request", "a role name is 1 to 64 ASCII letters, digits, '-', '_', '.' or ':'"}
 	case errors.Is(err, sesame.ErrEmailTaken):
 		ae = &apiError{http.StatusConflict, "conflict", "that email cannot be registered"}
 	case errors.Is(err, sesame.ErrInvalidCredentials):

@@ -62,6 +62,7 @@ func (s *server) handleRegister() http.Handler {
 		CreatedAt time.Time `json:"created_at"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := s.clientOf(r)
 		if s.Registration == "closed" {
 			p, err := s.auth.Authenticate(r)
 			if err != nil && !errors.Is(err, httpauth.ErrNoCredentials) && !errors.Is(err, sesame.ErrSessionNotFound) {
@@ -72,6 +73,7 @@ func (s *server) handleRegister() http.Handler {
 				s.fail(w, r, errRegClosed)
 				return
 			}
+			c.Actor = p.User.ID // an administrative action
 		} else if _, ok := s.sessionCookie(r); ok && s.origins.crossOrigin(r) {
 			s.fail(w, r, errCSRF)
 			return
@@ -81,7 +83,7 @@ func (s *server) handleRegister() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		u, err := s.Auth.Register(r.Context(), in.Email, in.Password, nil)
+		u, err := s.Auth.AddUser(r.Context(), in.Email, in.Password, nil, c)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -263,9 +265,27 @@ func (s *server) handleChangePassword() http.Handler {
 	})
 }
 
+// adminUserJSON is a user as the admin API shows it.
+type adminUserJSON struct {
+	userJSON
+	Disabled bool `json:"disabled"`
+}
+
+func toAdminUserJSON(u sesame.User) adminUserJSON {
+	return adminUserJSON{userJSON: toUserJSON(u), Disabled: u.Disabled}
+}
+
+// adminClient is the request's client with the admin as the actor, for the
+// audit log.
+func (s *server) adminClient(r *http.Request) sesame.Client {
+	c := s.clientOf(r)
+	c.Actor = caller(r).User.ID
+	return c
+}
+
 func (s *server) handleAdminUsers() http.Handler {
 	type response struct {
-		Users []userJSON `json:"users"`
+		Users []adminUserJSON `json:"users"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		list, err := s.Users.ListUsers(r.Context())
@@ -273,9 +293,9 @@ func (s *server) handleAdminUsers() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		out := response{Users: make([]userJSON, 0, len(list))}
+		out := response{Users: make([]adminUserJSON, 0, len(list))}
 		for _, u := range list {
-			out.Users = append(out.Users, toUserJSON(u))
+			out.Users = append(out.Users, toAdminUserJSON(u))
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
@@ -289,12 +309,85 @@ func (s *server) handleAdminRevoke() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		n, err := s.Auth.RevokeSessions(r.Context(), id, "", s.clientOf(r))
+		n, err := s.Auth.RevokeSessions(r.Context(), id, "", s.adminClient(r))
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		s.Logger.InfoContext(r.Context(), "admin ended user's sessions", "admin_id", p.User.ID, "user_id", id, "sessions", n)
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// handleAdminUpdateUser changes a user's email, roles and disabled flag:
+// those of the three the body names. The email goes first, so that a 409
+// changes nothing; disabling, or removing a role, ends every session and
+// refresh family of the user.
+func (s *server) handleAdminUpdateUser() http.Handler {
+	type request struct {
+		Email    *string   `json:"email"`
+		Roles    *[]string `json:"roles"`
+		Disabled *bool     `json:"disabled"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		in, err := decodeJSON[request](r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if in.Email == nil && in.Roles == nil && in.Disabled == nil {
+			s.fail(w, r, badRequest(`the body names nothing to change: give "email", "roles" or "disabled"`))
+			return
+		}
+		if in.Roles != nil {
+			for _, role := range *in.Roles {
+				if !sesame.ValidRole(role) {
+					s.fail(w, r, sesame.ErrInvalidRole)
+					return
+				}
+			}
+		}
+		u, err := s.Users.UserByID(r.Context(), id)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		c := s.adminClient(r)
+		if in.Email != nil {
+			if u, err = s.Auth.SetEmail(r.Context(), id, *in.Email, c); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		if in.Roles != nil {
+			if u, err = s.Auth.SetRoles(r.Context(), id, *in.Roles, c); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		if in.Disabled != nil {
+			if u, err = s.Auth.SetDisabled(r.Context(), id, *in.Disabled, c); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		s.Logger.InfoContext(r.Context(), "admin changed a user", "admin_id", c.Actor, "user_id", id)
+		writeJSON(w, http.StatusOK, toAdminUserJSON(u))
+	})
+}
+
+// handleAdminDeleteUser deletes a user, ending every session and refresh
+// family first.
+func (s *server) handleAdminDeleteUser() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		c := s.adminClient(r)
+		if err := s.Auth.DeleteUser(r.Context(), id, c); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.Logger.InfoContext(r.Context(), "admin deleted a user", "admin_id", c.Actor, "user_id", id)
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
@@ -307,6 +400,7 @@ func (s *server) handleAdminAudit() http.Handler {
 		IP        string    `json:"ip"`
 		UserAgent string    `json:"user_agent"`
 		SessionID string    `json:"session_id"`
+		Actor     string    `json:"actor,omitempty"` // administrative events: the admin's user id, or "cli"
 	}
 	type response struct {
 		Events []event `json:"events"`
@@ -328,7 +422,7 @@ func (s *server) handleAdminAudit() http.Handler {
 		}
 		out := response{Events: make([]event, 0, len(list))}
 		for _, e := range list {
-			out.Events = append(out.Events, event{Time: e.Time.UTC(), Type: e.Type, UserID: e.UserID, IP: e.IP, UserAgent: e.UserAgent, SessionID: e.SessionID})
+			out.Events = append(out.Events, event{Time: e.Time.UTC(), Type: e.Type, UserID: e.UserID, IP: e.IP, UserAgent: e.UserAgent, SessionID: e.SessionID, Actor: e.Actor})
 		}
 		writeJSON(w, http.StatusOK, out)
 	})

@@ -209,7 +209,7 @@ func (o *origins) cors(next http.Handler) http.Handler {
 			if ok {
 				h.Add("Vary", "Access-Control-Request-Method")
 				h.Add("Vary", "Access-Control-Request-Headers")
-				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE")
 				h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
 				h.Set("Access-Control-Max-Age", "600")
 			}

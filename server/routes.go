@@ -36,6 +36,8 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("/v1/auth-request", s.handleForwardAuth(authRequestProxy))
 
 	mux.Handle("GET /v1/admin/users", admin(s.handleAdminUsers()))
+	mux.Handle("PATCH /v1/admin/users/{id}", admin(s.handleAdminUpdateUser()))
+	mux.Handle("DELETE /v1/admin/users/{id}", admin(s.handleAdminDeleteUser()))
 	mux.Handle("DELETE /v1/admin/users/{id}/sessions", admin(s.handleAdminRevoke()))
 	mux.Handle("GET /v1/admin/audit", admin(s.handleAdminAudit()))
 

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/sesameauth/sesame"
@@ -49,18 +47,67 @@ func cliAuth(st *stores) *sesame.Authenticator {
 	})
 }
 
-var cliClient = sesame.Client{UserAgent: "sesame-cli"}
+// cliClient is the command line as the audit log sees it: an
+// administrative actor.
+var cliClient = sesame.Client{UserAgent: "sesame-cli", Actor: sesame.ActorCLI}
+
+// userJSON is a user as the list commands print it with --json.
+type userJSON struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Roles     []string  `json:"roles"`
+	CreatedAt time.Time `json:"created_at"`
+	Disabled  bool      `json:"disabled"`
+}
+
+var userHeader = []string{"ID", "EMAIL", "ROLES", "CREATED", "STATUS"}
+
+// addUser prints u as a line of a user listing.
+func (l *list) addUser(u sesame.User) error {
+	roles := u.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	status := "active"
+	if u.Disabled {
+		status = "disabled"
+	}
+	return l.add(userJSON{ID: u.ID, Email: u.Email, Roles: roles, CreatedAt: u.CreatedAt.UTC(), Disabled: u.Disabled},
+		u.ID, u.Email, strings.Join(u.Roles, ","), u.CreatedAt.UTC().Format(time.RFC3339), status)
+}
+
+// printUser prints the user a command created or changed, as user list
+// would (header on a terminal, --json for one object).
+func printUser(stdout io.Writer, asJSON bool, u sesame.User) error {
+	l := newList(stdout, asJSON, userHeader...)
+	if err := l.addUser(u); err != nil {
+		return err
+	}
+	return l.flush()
+}
+
+// checkRoles refuses a --role that cannot be a role name.
+func checkRoles(cmd string, roles []string) error {
+	for _, r := range roles {
+		if !sesame.ValidRole(r) {
+			return usagef("%s: --role %q is not a role name (1 to 64 ASCII letters, digits, '-', '_', '.' or ':')", cmd, r)
+		}
+	}
+	return nil
+}
 
 func userAdd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var (
 		email     string
 		roles     stringList
 		fromStdin bool
+		asJSON    bool
 	)
 	st, err := dataCommand(ctx, "user add", args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "the user's email (required)")
 		fs.Var(&roles, "role", "a role to give the user, e.g. admin (repeatable)")
-		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin (required)")
+		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from stdin (required): a prompt without echo on a terminal, else the first line")
+		fs.BoolVar(&asJSON, "json", false, "print the user as one JSON object")
 	})
 	if err != nil {
 		return err
@@ -72,17 +119,17 @@ func userAdd(ctx context.Context, args []string, getenv func(string) string, std
 	if !fromStdin {
 		return usagef("user add: --password-stdin is required (a password is never taken as a flag)")
 	}
-	for _, r := range roles {
-		if r == "" || strings.ContainsAny(r, " ,") || strings.ContainsFunc(r, needsEscape) {
-			return usagef("user add: --role %q is not a role name", r)
-		}
+	if err := checkRoles("user add", roles); err != nil {
+		return err
 	}
-	pw, err := bufio.NewReader(io.LimitReader(stdin, 64<<10)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("user add: reading the password from stdin: %w", err)
+	if _, err := sesame.NormalizeEmail(email); err != nil {
+		return usagef("user add: --email %q is not a valid address", email)
 	}
-	pw = strings.TrimRight(pw, "\r\n")
-	u, err := cliAuth(st).Register(ctx, email, pw, roles)
+	pw, err := readPassword(stdin, stderr, true)
+	if err != nil {
+		return fmt.Errorf("user add: %w", err)
+	}
+	u, err := cliAuth(st).AddUser(ctx, email, pw, roles, cliClient)
 	switch {
 	case errors.Is(err, sesame.ErrInvalidEmail):
 		return usagef("user add: --email %q is not a valid address", email)
@@ -93,12 +140,14 @@ func userAdd(ctx context.Context, args []string, getenv func(string) string, std
 	case err != nil:
 		return fmt.Errorf("user add: %w", err)
 	}
-	fmt.Fprintf(stdout, "%s\t%s\t%s\n", u.ID, termSafe(u.Email), termSafe(strings.Join(u.Roles, ",")))
-	return nil
+	return printUser(stdout, asJSON, u)
 }
 
 func userList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	st, err := dataCommand(ctx, "user list", args, getenv, stderr, nil)
+	var asJSON bool
+	st, err := dataCommand(ctx, "user list", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print one JSON object a line")
+	})
 	if err != nil {
 		return err
 	}
@@ -107,14 +156,16 @@ func userList(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("user list: %w", err)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	l := newList(stdout, asJSON, userHeader...)
 	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.ID, termSafe(u.Email), termSafe(strings.Join(u.Roles, ",")), u.CreatedAt.UTC().Format(time.RFC3339))
+		if err := l.addUser(u); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	return l.flush()
 }
 
-// userByEmail finds the user a sessions command names.
+// userByEmail finds the user a command names.
 func userByEmail(ctx context.Context, st *stores, cmd, email string) (sesame.User, error) {
 	if email == "" {
 		return sesame.User{}, usagef("%s: --email is required", cmd)
@@ -130,10 +181,25 @@ func userByEmail(ctx context.Context, st *stores, cmd, email string) (sesame.Use
 	return u, err
 }
 
+// sessionJSON is a session as sessions list prints it with --json.
+type sessionJSON struct {
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"` // "cookie", or "token" for a refresh-token family
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"user_agent"`
+}
+
 func sessionsList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var email string
+	var (
+		email  string
+		asJSON bool
+	)
 	st, err := dataCommand(ctx, "sessions list", args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "whose sessions (required)")
+		fs.BoolVar(&asJSON, "json", false, "print one JSON object a line")
 	})
 	if err != nil {
 		return err
@@ -143,16 +209,24 @@ func sessionsList(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	list, err := st.sessions.UserSessions(ctx, u.ID)
+	sessions, err := st.sessions.UserSessions(ctx, u.ID)
 	if err != nil {
 		return fmt.Errorf("sessions list: %w", err)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%q\n", s.ID, s.CreatedAt.UTC().Format(time.RFC3339),
-			s.LastSeenAt.UTC().Format(time.RFC3339), s.ExpiresAt.UTC().Format(time.RFC3339), termSafe(s.IP), s.UserAgent)
+	l := newList(stdout, asJSON, "ID", "KIND", "CREATED", "LAST SEEN", "EXPIRES", "IP", "USER AGENT")
+	for _, s := range sessions {
+		kind := s.Kind
+		if kind == "" {
+			kind = sesame.KindCookie
+		}
+		j := sessionJSON{ID: s.ID, Kind: kind, CreatedAt: s.CreatedAt.UTC(), LastSeenAt: s.LastSeenAt.UTC(),
+			ExpiresAt: s.ExpiresAt.UTC(), IP: s.IP, UserAgent: s.UserAgent}
+		if err := l.add(j, s.ID, kind, j.CreatedAt.Format(time.RFC3339), j.LastSeenAt.Format(time.RFC3339),
+			j.ExpiresAt.Format(time.RFC3339), s.IP, s.UserAgent); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	return l.flush()
 }
 
 func sessionsRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -25,8 +25,21 @@ Commands:
   serve                     run the server
   user add --email E [--role R]... --password-stdin
                             create a user; the password is read from stdin
-  user list                 one user a line
-  sessions list --email E   that user's live sessions
+                            (prompted for, without echo, on a terminal)
+  user list [--json]        one user a line
+  user delete --email E     delete the user; every session and refresh
+                            token of the user ends
+  user disable --email E    end the user's sessions and refresh tokens and
+                            refuse sign-in (as for a wrong password)
+  user enable --email E     allow sign-in again
+  user set-roles --email E --role R...
+                            replace the user's roles ("user" is always
+                            kept); removing one ends every session
+  user set-email --email E --new-email N
+                            change the user's email
+  sessions list --email E [--json]
+                            that user's live sessions (cookie sessions and
+                            refresh-token families)
   sessions revoke --email E end all of that user's sessions and refresh tokens
   keys rotate [--signing-alg A]
                             make a new signing key current (running servers
@@ -34,11 +47,14 @@ Commands:
   lab [--quick] [--out DIR] [--stores LIST]
                             measure sessions against tokens on this machine:
                             DIR/report.html and DIR/results.json
+  healthcheck [--url U]     exit 0 if the server answers /healthz (for
+                            container health checks)
   version                   print the version
 
 Every command that touches data takes --data-dir, --db and --session-store
-(or SESAME_DATA_DIR, SESAME_DB, SESAME_SESSION_STORE). "sesame serve -h"
-lists the server's flags.
+(or SESAME_DATA_DIR, SESAME_DB, SESAME_SESSION_STORE). List commands print
+one item a line, with a header only on a terminal; --json prints one JSON
+object a line. "sesame serve -h" lists the server's flags.
 `
 
 // run is the whole program: main only wires it to the process.
@@ -63,8 +79,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return userAdd(ctx, r, getenv, stdin, stdout, stderr)
 		case "list":
 			return userList(ctx, r, getenv, stdout, stderr)
+		case "delete":
+			return userDelete(ctx, r, getenv, stdout, stderr)
+		case "disable":
+			return userSetDisabled(true)(ctx, r, getenv, stdout, stderr)
+		case "enable":
+			return userSetDisabled(false)(ctx, r, getenv, stdout, stderr)
+		case "set-roles":
+			return userSetRoles(ctx, r, getenv, stdout, stderr)
+		case "set-email":
+			return userSetEmail(ctx, r, getenv, stdout, stderr)
 		default:
-			return usagef("user: want \"add\" or \"list\", got %q", s)
+			return usagef("user: want add, list, delete, disable, enable, set-roles or set-email, got %q", s)
 		}
 	case "sessions":
 		switch s, r := sub(); s {
@@ -84,6 +110,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 	case "lab":
 		return lab.Run(ctx, rest, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "sesame", versionString())
 		return nil
