@@ -52,12 +52,14 @@ func testExists(t *testing.T, dir, name string) bool {
 	return false
 }
 
-// testRedis is the Redis database the tests may use (SESAME_TEST_REDIS,
-// as the store tests); outside CI an unreachable one skips.
+// testRedis is the Redis database the tests may empty:
+// SESAME_LAB_TEST_REDIS, by default database 11 of the local server (not
+// the store tests' 9: the two packages' tests run at the same time).
+// Outside CI an unreachable one skips.
 func testRedis(t *testing.T) (string, rueidis.Client) {
-	u := os.Getenv("SESAME_TEST_REDIS")
+	u := os.Getenv("SESAME_LAB_TEST_REDIS")
 	if u == "" {
-		u = "redis://127.0.0.1:6379/9"
+		u = "redis://127.0.0.1:6379/11"
 	}
 	opt, err := rueidis.ParseURL(u)
 	if err != nil {

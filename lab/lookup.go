@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -297,35 +299,54 @@ func lookupStep(ctx context.Context, r *labRun) error {
 	}
 	var undo stops
 	defer undo.run()
-	var targets []target
-	var sessionBody, userinfoBody []byte
-	var cookieHeader, bearerHeader string
-	for _, kind := range r.stores {
-		r.progress("statelessness: starting sesame serve on %s", kind)
-		p, stop, err := r.server(kind, "--access-token-ttl", "1h").start(ctx)
-		if err != nil {
-			return fmt.Errorf("%s: %w", kind, err)
-		}
-		undo.add(stop)
-		cookie, body, err := signIn(ctx, p.base)
-		if err != nil {
-			return err
-		}
-		tk, err := retryBusy(ctx, 10, func() (tokens, error) { t, _, err := passwordGrant(ctx, p.base); return t, err })
-		if err != nil {
-			return err
-		}
-		ui, err := get(ctx, p.base+"/v1/userinfo", "Authorization", "Bearer "+tk.AccessToken)
-		if err != nil {
-			return err
-		}
-		if sessionBody == nil {
-			sessionBody, userinfoBody, cookieHeader, bearerHeader = body, ui, cookie, "Bearer "+tk.AccessToken
-		}
-		targets = append(targets,
-			newTarget("cookie, "+kind, p.base+"/v1/session", p, "Cookie", cookie),
-			newTarget("bearer, "+kind, p.base+"/v1/userinfo", p, "Authorization", "Bearer "+tk.AccessToken))
+	// One server per store, started and signed in to at once (each start
+	// and sign-in waits on password hashing, not on the others).
+	type started struct {
+		p              process
+		stop           func()
+		cookie, bearer string
+		body, ui       []byte
+		err            error
 	}
+	servers := make([]started, len(r.stores))
+	var wg sync.WaitGroup
+	r.progress("statelessness: starting sesame serve on %s", strings.Join(r.stores, ", "))
+	for i, kind := range r.stores {
+		wg.Go(func() {
+			s := &servers[i]
+			s.p, s.stop, s.err = r.server(kind, "--access-token-ttl", "1h").start(ctx)
+			if s.err != nil {
+				s.err = fmt.Errorf("%s: %w", kind, s.err)
+				return
+			}
+			if s.cookie, s.body, s.err = signIn(ctx, s.p.base); s.err != nil {
+				return
+			}
+			var tk tokens
+			if tk, s.err = retryBusy(ctx, 10, func() (tokens, error) { t, _, err := passwordGrant(ctx, s.p.base); return t, err }); s.err != nil {
+				return
+			}
+			s.bearer = "Bearer " + tk.AccessToken
+			s.ui, s.err = get(ctx, s.p.base+"/v1/userinfo", "Authorization", s.bearer)
+		})
+	}
+	wg.Wait()
+	var targets []target
+	for _, s := range servers {
+		if s.stop != nil {
+			undo.add(s.stop)
+		}
+	}
+	for i, s := range servers {
+		if s.err != nil {
+			return s.err
+		}
+		kind := r.stores[i]
+		targets = append(targets,
+			newTarget("cookie, "+kind, s.p.base+"/v1/session", s.p, "Cookie", s.cookie),
+			newTarget("bearer, "+kind, s.p.base+"/v1/userinfo", s.p, "Authorization", s.bearer))
+	}
+	sessionBody, userinfoBody, cookieHeader, bearerHeader := servers[0].body, servers[0].ui, servers[0].cookie, servers[0].bearer
 	bs, stop, err := startBare(ctx, sessionBody)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -48,7 +49,6 @@ var palette = []color.Color{
 // barPlot draws one horizontal bar per value, labelled with its name.
 func barPlot(title, unit string, bars []bar) chart {
 	p := plot.New()
-	p.Title.Text = title
 	p.X.Label.Text = unit
 	p.X.Min = 0
 	vals := make(plotter.Values, len(bars))
@@ -75,15 +75,24 @@ func barPlot(title, unit string, bars []bar) chart {
 // linePlot draws each series as a line with points, on log axes if asked.
 func linePlot(title, xlabel, ylabel string, logXY bool, ss []series) chart {
 	p := plot.New()
-	p.Title.Text = title
 	p.X.Label.Text = xlabel
 	p.Y.Label.Text = ylabel
 	if logXY {
 		p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-		p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+		p.X.Tick.Marker, p.Y.Tick.Marker = logTicks{}, logTicks{}
 	}
 	p.Legend.Top = true
 	p.Legend.Left = true
+	if !logXY {
+		// Room above the lines for the legend.
+		top := 0.0
+		for _, s := range ss {
+			for _, q := range s.points {
+				top = max(top, q.y)
+			}
+		}
+		p.Y.Min, p.Y.Max = 0, 1.4*top
+	}
 	for i, s := range ss {
 		pts := make(plotter.XYs, 0, len(s.points))
 		for _, q := range s.points {
@@ -125,14 +134,15 @@ func cdfPlot(title string, ss []series) chart {
 		lines = append(lines, series{s.name, pts})
 	}
 	p := plot.New()
-	p.Title.Text = title
 	p.X.Label.Text = "ms from the end's answer to the first refusal (log)"
 	p.Y.Label.Text = "share of iterations"
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker = logTicks{}
 	p.Y.Min, p.Y.Max = 0, 1
+	// The curves rise to the right: the bottom right is free.
 	p.Legend.Top = false
 	p.Legend.Left = false
+	p.Legend.YOffs = vg.Points(12)
 	for i, s := range lines {
 		pts := make(plotter.XYs, len(s.points))
 		for j, q := range s.points {
@@ -158,10 +168,12 @@ func cdfPlot(title string, ss []series) chart {
 // scatterPlot draws points of each series without lines.
 func scatterPlot(title, xlabel, ylabel string, ss []series) chart {
 	p := plot.New()
-	p.Title.Text = title
 	p.X.Label.Text = xlabel
 	p.Y.Label.Text = ylabel
+	// Between the two rows of points.
 	p.Legend.Top = true
+	p.Legend.YOffs = -2 * vg.Centimeter
+	p.Y.Min, p.Y.Max = -0.1, 1.1
 	for i, s := range ss {
 		pts := make(plotter.XYs, len(s.points))
 		for j, q := range s.points {
@@ -182,6 +194,26 @@ func scatterPlot(title, xlabel, ylabel string, ss []series) chart {
 	}
 	p.Add(plotter.NewGrid())
 	return chart{title: title, svg: drawSVG(p, 16*vg.Centimeter, 8*vg.Centimeter)}
+}
+
+// logTicks marks a log axis at 1, 2 and 5 times each power of ten, and
+// labels them all: a plot spanning less than a decade still gets labels.
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	if lo <= 0 || hi <= lo {
+		return nil
+	}
+	var ts []plot.Tick
+	for e := math.Floor(math.Log10(lo)); math.Pow(10, e) <= hi; e++ {
+		for _, m := range []float64{1, 2, 5} {
+			v := m * math.Pow(10, e)
+			if v >= lo && v <= hi {
+				ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
+			}
+		}
+	}
+	return ts
 }
 
 var (

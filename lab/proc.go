@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -45,12 +46,20 @@ func startProcess(ctx context.Context, argv, env []string, ready string, childLo
 	if err := cmd.Start(); err != nil {
 		return process{}, nil, err
 	}
+	// The stderr reader ends when the child has exited (the pipe closes);
+	// exited is closed after Wait, which waits for that reader.
+	exited := make(chan struct{})
+	var waitErr error
 	stop = func() {
 		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
+		<-exited
 	}
 	addr := make(chan string, 1)
+	var mu sync.Mutex
+	var tail []string // the child's last lines, for an error
+	read := make(chan struct{})
 	go func() {
+		defer close(read)
 		// Read to the end, so the child never blocks on a full pipe.
 		sc := bufio.NewScanner(errPipe)
 		for sc.Scan() {
@@ -58,6 +67,11 @@ func startProcess(ctx context.Context, argv, env []string, ready string, childLo
 			if childLog != nil {
 				fmt.Fprintln(childLog, line)
 			}
+			mu.Lock()
+			if tail = append(tail, line); len(tail) > 3 {
+				tail = tail[1:]
+			}
+			mu.Unlock()
 			if a, ok := listeningAddr(line, ready); ok {
 				select {
 				case addr <- a:
@@ -66,9 +80,18 @@ func startProcess(ctx context.Context, argv, env []string, ready string, childLo
 			}
 		}
 	}()
+	go func() {
+		<-read
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
 	select {
 	case a := <-addr:
 		return process{base: "http://" + a, pid: cmd.Process.Pid}, stop, nil
+	case <-exited:
+		mu.Lock()
+		defer mu.Unlock()
+		return process{}, nil, fmt.Errorf("%s %s exited before it was ready (%v): %s", argv[0], argv[1], waitErr, strings.Join(tail, " | "))
 	case <-time.After(60 * time.Second):
 		// Generous: a server starting on a loaded machine (and migrating a
 		// fresh PostgreSQL database) can take a while.

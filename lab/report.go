@@ -2,6 +2,8 @@ package lab
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -112,6 +114,9 @@ type labRun struct {
 	rowByID  map[string]*Row
 	stepNo   int
 	stepN    int
+	// masterKey is every server's SESAME_MASTER_KEY: servers of one run
+	// share the lab's PostgreSQL database, and with it the sealed keys.
+	masterKey string
 }
 
 // progress prints one line of what is being measured.
@@ -175,7 +180,10 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		want[id] = true
 	}
-	r := &labRun{quick: *quick, bin: *bin, stderr: stderr, storeArg: *storeList, rowByID: map[string]*Row{}}
+	key := make([]byte, 32)
+	rand.Read(key)
+	r := &labRun{quick: *quick, bin: *bin, stderr: stderr, storeArg: *storeList, rowByID: map[string]*Row{},
+		masterKey: base64.StdEncoding.EncodeToString(key)}
 	if *childStderr {
 		r.childLog = stderr
 	}
@@ -309,7 +317,8 @@ func (r *labRun) openStores(ctx context.Context, list string, undo *stops) error
 // and audit in the lab's PostgreSQL database when there is one for
 // postgres, else in SQLite in the server's data directory.
 func (r *labRun) server(kind string, flags ...string) sesameServer {
-	s := sesameServer{bin: r.bin, store: kind, childLog: r.childLog, flags: append(slices.Clone(unthrottled), flags...)}
+	s := sesameServer{bin: r.bin, store: kind, childLog: r.childLog, flags: append(slices.Clone(unthrottled), flags...),
+		env: []string{"SESAME_MASTER_KEY=" + r.masterKey}}
 	switch kind {
 	case "postgres":
 		s.pg = r.pgDB

@@ -101,7 +101,8 @@ func chromiumPath(t *testing.T) string {
 // and phone width, checks that every row of the table and every row's
 // section carries a number, that nothing is fetched from anywhere, and
 // that nothing overflows a phone's width. With SESAME_LAB_SCREENSHOTS
-// set, it writes the two screenshots there (docs/img/ holds them).
+// set, it writes the first screen at desktop and phone width there
+// (docs/img/ holds them) and the whole page at desktop width.
 func TestReportInChromium(t *testing.T) {
 	bin := chromiumPath(t)
 	file := reportFile(t)
@@ -133,6 +134,7 @@ func TestReportInChromium(t *testing.T) {
 		sectionsOK map[string]int
 		svgs       int
 		desktop    []byte
+		full       []byte
 		phone      []byte
 		phoneWidth int
 	)
@@ -145,12 +147,13 @@ func TestReportInChromium(t *testing.T) {
 		chromedp.Evaluate(`Array.from(document.querySelectorAll("#summary tbody tr")).filter(tr => !/\d/.test(tr.querySelector(".measured").textContent)).map(tr => tr.dataset.row)`, &noNumber),
 		chromedp.Evaluate(`Object.fromEntries(Array.from(document.querySelectorAll("section[data-row]")).map(s => [s.dataset.row, Array.from(s.querySelectorAll("td.value")).filter(td => td.dataset.value !== "" && isFinite(Number(td.dataset.value))).length]))`, &sectionsOK),
 		chromedp.Evaluate(`document.querySelectorAll("figure svg").length`, &svgs),
-		chromedp.FullScreenshot(&desktop, 100),
+		chromedp.CaptureScreenshot(&desktop),
+		chromedp.FullScreenshot(&full, 100),
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
 		chromedp.Reload(),
 		chromedp.WaitVisible("#summary", chromedp.ByQuery),
 		chromedp.Evaluate(`document.documentElement.scrollWidth`, &phoneWidth),
-		chromedp.FullScreenshot(&phone, 100),
+		chromedp.CaptureScreenshot(&phone),
 	)
 	if err != nil {
 		t.Fatalf("chromium: %v", err)
@@ -178,7 +181,7 @@ func TestReportInChromium(t *testing.T) {
 	}
 	mu.Unlock()
 	if dir := os.Getenv("SESAME_LAB_SCREENSHOTS"); dir != "" {
-		for name, png := range map[string][]byte{"lab-report-desktop.png": desktop, "lab-report-phone.png": phone} {
+		for name, png := range map[string][]byte{"lab-report-desktop.png": desktop, "lab-report-phone.png": phone, "lab-report-full.png": full} {
 			if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
 				t.Fatal(err)
 			}

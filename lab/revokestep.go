@@ -121,7 +121,7 @@ func revokeStep(ctx context.Context, r *labRun) error {
 	}
 	row.Measured = fmt.Sprintf("Ending a session or a token family took effect on the same node within %.2f ms (p99) for the session and %.2f ms for the token.%s A token checked by expiry alone stayed valid %.1f s after its revocation (its TTL was %s; at the default 10m, up to 10 minutes).",
 		p99["session (cookie), same node"], p99["token, with the revocation feed, same node"], other, alone, ttl)
-	row.Verdict = "False for Sesame's own checks: with the revocation feed a token is refused as fast as a session. True for an upstream that verifies with the JWKS alone: there a token lives until it expires."
+	row.Verdict = "False where Sesame checks the token (its revocation feed refuses it as fast as a session); true for an upstream that checks the JWKS alone, where it lives until it expires."
 	if len(nodes) == 1 {
 		row.Notes = append(row.Notes, "Only one node ran (no PostgreSQL given), so the other-node figures are missing; rerun with --stores including postgres://... for them.")
 	}

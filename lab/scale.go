@@ -2,8 +2,6 @@ package lab
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"time"
@@ -11,17 +9,15 @@ import (
 
 // cluster is n sesame serve nodes on one PostgreSQL database (and one
 // Redis session store, if the lab has one), with one master key and one
-// issuer, as a deployment behind a load balancer runs them.
+// issuer (every server of a run has the same master key), as a deployment
+// behind a load balancer runs them.
 func (r *labRun) cluster(ctx context.Context, undo *stops, n int, flags ...string) ([]process, error) {
-	key := make([]byte, 32)
-	rand.Read(key)
 	kind := "postgres"
 	if r.redis != nil {
 		kind = "redis"
 	}
 	srv := r.server(kind, append([]string{"--issuer", "http://sesame-lab.test", "--hash-concurrency", "2"}, flags...)...)
 	srv.pg = r.pgDB
-	srv.env = []string{"SESAME_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key)}
 	var nodes []process
 	for range n {
 		p, stop, err := srv.start(ctx) // one after the other: the first migrates the schema

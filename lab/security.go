@@ -181,7 +181,7 @@ func securityStep(ctx context.Context, r *labRun) error {
 		present, cross, stillOK, map[float64]string{0: "refused", 1: "allowed"}[allowed], inQuery)
 	switch {
 	case present == 5 && cross == http.StatusForbidden && stillOK == http.StatusOK && allowed == 0:
-		row.Verdict = "True as exposures, closed as risks: the cookie's CSRF exposure is refused by origin checks, and tokens' XSS exposure is bounded by short lifetimes and revocation; XSS remains the bigger risk for tokens held in scripts."
+		row.Verdict = "True as exposures: cross-site requests with the cookie are refused here, while a token held by a script stays readable by an injected one, bounded only by its lifetime and revocation."
 	default:
 		row.Verdict = "A defence failed in this run: see the measured probes."
 	}

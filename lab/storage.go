@@ -272,7 +272,7 @@ func storageStep(ctx context.Context, r *labRun) error {
 	bearer := hdr[1].bytes
 	row.Measured = fmt.Sprintf("A signed-in user costs the server %s with a cookie and %s with tokens (the refresh family is server state too); %d sessions take %.0f MiB of memory store. The bearer header is %.0f bytes against the cookie's %.0f (%.1f×), on every request.",
 		bytesPerStore(perStore, 1), bytesPerStore(perStore, 2), last, cookieLine[len(cookieLine)-1].y, bearer, cookieBytes, bearer/cookieBytes)
-	verdict := "Half true: tokens move bytes onto every request, but Sesame's tokens keep as much server state as sessions (a refresh family), and a session costs a few hundred bytes, not a “heavy load”."
+	verdict := "Half true: tokens move bytes onto every request, yet Sesame's tokens keep at least as much server state (a refresh family), and a session costs a few hundred bytes, not a “heavy load”."
 	if memToken > 0 && memCookie > 0 && memToken < memCookie/2 {
 		verdict = "True here: the token sign-in keeps less on the server than the cookie session."
 	}

@@ -23,15 +23,16 @@ func useCase(r *labRun) {
 	first := r.stores[0]
 	var said []string
 	var recs []string
+	verdict := "Choose by client: cookie sessions for server-rendered web apps, short-lived tokens for APIs and single-page or mobile apps."
 	if c, ok := r.figure("statelessness", "server CPU per cookie request (GET /v1/session), "+first); ok {
 		if b, ok := r.figure("statelessness", "server CPU per bearer request (GET /v1/userinfo), "+first); ok {
 			ratio := b.Value / c.Value
 			r.add("use-case", "bearer ÷ cookie server CPU per request, "+first, "ratio", ratio, "cookie request")
 			said = append(said, fmt.Sprintf("a bearer request costs %.2f× a cookie request's CPU on %s", ratio, first))
 			if ratio > 0.8 {
-				recs = append(recs, "Pick by client, not by speed: per request the two cost about the same on this machine.")
+				verdict = "Choose by client, not by speed (per request the two cost about the same here): cookie sessions for server-rendered web apps, short-lived tokens for APIs and single-page or mobile apps."
 			} else {
-				recs = append(recs, "Where requests are many and CPU is tight, bearer tokens save server CPU.")
+				verdict = "Choose by client; where requests are many and CPU is tight, bearer tokens save server CPU here: cookie sessions for server-rendered web apps, short-lived tokens for APIs and single-page or mobile apps."
 			}
 		}
 	}
@@ -59,7 +60,7 @@ func useCase(r *labRun) {
 		return
 	}
 	row.Measured = "Here " + strings.Join(said, "; ") + "."
-	row.Verdict = strings.Join(recs, " ")
-	row.Notes = append(row.Notes, "Read off the other rows of this run; rerun the whole lab to recompute it.")
+	row.Verdict = verdict
+	row.Notes = append(recs, "Read off the other rows of this run; rerun the whole lab to recompute it.")
 	row.Command = r.rerun("storage,statelessness,revocation")
 }
