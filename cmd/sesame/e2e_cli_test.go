@@ -209,3 +209,66 @@ func TestPasswordFromPipe(t *testing.T) {
 		}
 	}
 }
+
+// TestServeCookieWarning: serve warns at start when browsers will drop its
+// Secure cookie (plain http on a host that is not loopback) and says what
+// to do; it stays quiet on the loopback default and behind https.
+func TestServeCookieWarning(t *testing.T) {
+	t.Parallel()
+	const warning = "browsers will drop the session cookie"
+	quiet := e2eStart(t)
+	if log := quiet.log.String(); strings.Contains(log, warning) {
+		t.Errorf("serve on 127.0.0.1 over http warns:\n%s", log)
+	}
+	for _, issuer := range []string{"http://sesame.test:8080", "http://192.168.1.20:8080"} {
+		s := e2eStart(t, "--issuer", issuer)
+		log := s.log.String()
+		if !strings.Contains(log, warning) || !strings.Contains(log, "--tls-cert") || !strings.Contains(log, "--issuer https://") {
+			t.Errorf("serve --issuer %s over plain http: want a warning naming --tls-cert and --issuer https://, log:\n%s", issuer, log)
+		}
+	}
+	if s := e2eStart(t, "--issuer", "https://sesame.test"); strings.Contains(s.log.String(), warning) {
+		t.Errorf("serve behind a TLS proxy (--issuer https://...) warns:\n%s", s.log)
+	}
+}
+
+func TestCookieWarning(t *testing.T) {
+	lo := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+	all := &net.TCPAddr{IP: net.IPv4zero, Port: 8080}
+	lan := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 8080}
+	for _, c := range []struct {
+		issuer string
+		listen net.Addr
+		warn   bool
+	}{
+		{"http://127.0.0.1:8080", lo, false},
+		{"http://localhost:8080", lo, false},
+		{"http://[::1]:8080", &net.TCPAddr{IP: net.IPv6loopback, Port: 8080}, false},
+		{"http://app.localhost:8080", lo, false},
+		{"https://sesame.example.com", all, false},
+		{"http://localhost:8080", all, true}, // reachable by a LAN address
+		{"http://10.0.0.5:8080", lan, true},
+		{"http://sesame.test:8080", lo, true},
+		{"http://sesame:8080", all, true}, // a Docker network name
+	} {
+		if got := cookieWarning(c.issuer, c.listen); (got != "") != c.warn {
+			t.Errorf("cookieWarning(%s, %s) = %q, want a warning: %v", c.issuer, c.listen, got, c.warn)
+		}
+	}
+}
+
+// TestServeLogNamesStores: the start-up log names each store and where
+// its data lives, never an empty db="".
+func TestServeLogNamesStores(t *testing.T) {
+	t.Parallel()
+	s := e2eStart(t)
+	f := e2eListening(s.log.String())
+	db := "sqlite " + s.dataDir + "/sesame.db"
+	if f["db"] != db || f["session_store"] != db || f["master_key"] != s.dataDir+"/master.key" {
+		t.Errorf("listening line: db=%q session_store=%q master_key=%q; want %q, %q and the master key's path", f["db"], f["session_store"], f["master_key"], db, db)
+	}
+	m := e2eStart(t, "--session-store", "memory")
+	if f := e2eListening(m.log.String()); !strings.HasPrefix(f["session_store"], "memory") {
+		t.Errorf("listening line with --session-store memory: session_store=%q", f["session_store"])
+	}
+}

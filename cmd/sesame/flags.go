@@ -75,6 +75,11 @@ type stores struct {
 	pingers  []sesame.Pinger
 	sweepers []sesame.Sweeper
 	closers  []io.Closer
+
+	// db and sessionStore say which store keeps what, and where, for the
+	// start-up log: "sqlite /abs/path.db", "postgres postgres://u:***@h/db",
+	// "redis redis://h:6379", "memory (lost at exit)".
+	db, sessionStore string
 }
 
 func (s *stores) Close() error {
@@ -116,6 +121,11 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 		return p, nil
 	}
 	opened := map[string]*sqlitestore.Store{}
+	described := map[string]string{}
+	describeSQLite := func(path string) string {
+		abs, _ := filepath.Abs(path)
+		return described[abs]
+	}
 	openSQLite := func(flagName, path string) (*sqlitestore.Store, error) {
 		if path == "" {
 			return nil, usagef("--%s: sqlite: needs a path, as in sqlite:./sesame-data/sesame.db", flagName)
@@ -135,6 +145,7 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 			return nil, fmt.Errorf("--%s: cannot open SQLite database %s: %w", flagName, path, err)
 		}
 		opened[abs] = s
+		described[abs] = "sqlite " + abs
 		st.closers = append(st.closers, s)
 		st.pingers = append(st.pingers, s)
 		st.sweepers = append(st.sweepers, s)
@@ -147,12 +158,14 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 			return nil, err
 		}
 		st.users, st.audit, st.keys = s, s, s
+		st.db = describeSQLite(rest)
 	case "postgres", "postgresql":
 		p, err := openPG("db", dbURL)
 		if err != nil {
 			return nil, err
 		}
 		st.users, st.audit, st.keys = p, p, p
+		st.db = "postgres " + redact(dbURL)
 	default:
 		return nil, usagef("--db: want sqlite:PATH or postgres://..., got %q", redact(dbURL))
 	}
@@ -165,18 +178,21 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 		m := memstore.New()
 		st.sessions = m
 		st.sweepers = append(st.sweepers, m)
+		st.sessionStore = "memory (lost at exit)"
 	case "sqlite", "file":
 		s, err := openSQLite("session-store", rest)
 		if err != nil {
 			return nil, err
 		}
 		st.sessions = s
+		st.sessionStore = describeSQLite(rest)
 	case "postgres", "postgresql":
 		p, err := openPG("session-store", ss)
 		if err != nil {
 			return nil, err
 		}
 		st.sessions = p
+		st.sessionStore = "postgres " + redact(ss)
 	case "redis", "rediss":
 		r, err := redisstore.Open(ctx, ss)
 		if err != nil {
@@ -185,6 +201,7 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 		st.closers = append(st.closers, r)
 		st.pingers = append(st.pingers, r)
 		st.sessions = r
+		st.sessionStore = "redis " + redact(ss)
 		// Throttling counters live in Redis too, so every node counts
 		// the same attempts.
 		st.limiter = r

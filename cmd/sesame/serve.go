@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -79,7 +80,7 @@ func (c *serveConfig) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.refreshTTL, "refresh-token-ttl", 720*time.Hour, "lifetime of a refresh-token family from login")
 	fs.StringVar(&c.signingAlg, "signing-alg", "EdDSA", "token signing algorithm: EdDSA, ES256 or RS256")
 	fs.StringVar(&c.registration, "registration", "open", "open or closed (closed: only 'sesame user add' and admins create users)")
-	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated origins allowed for CORS and cross-origin requests")
+	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated origins allowed for CORS and cross-origin requests. The session cookie (SameSite=Lax) reaches only apps on the same site: a browser app on another site must use tokens (POST /v1/token with refresh_token_in=cookie, or bearer tokens), not the session cookie")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "certificate file (PEM) to serve HTTPS")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "private key file (PEM) to serve HTTPS")
 	fs.DurationVar(&c.refreshReuseGrace, "refresh-reuse-grace", 0, "window in which a retired refresh token yields the same successor")
@@ -386,7 +387,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("sesame listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "version", versionString(),
 		"issuer", issuer, "signing_alg", c.signingAlg, "kid", keySet.Current().ID,
-		"db", redact(c.db), "session_store", redact(c.sessionStore), "data_dir", c.dataDir, "registration", c.registration)
+		"db", st.db, "session_store", st.sessionStore, "master_key", masterKeySource(c.dataDir, getenv), "registration", c.registration)
+	if c.tlsCert == "" {
+		if warning := cookieWarning(issuer, ln.Addr()); warning != "" {
+			log.Warn("browsers will drop the session cookie", "why", warning,
+				"fix", "serve HTTPS with --tls-cert and --tls-key, or put a TLS proxy in front and set --issuer https://<the host browsers use>")
+		}
+	}
 
 	select {
 	case err := <-errc:
@@ -490,4 +497,49 @@ func sweep(ctx context.Context, log *slog.Logger, sweepers []sesame.Sweeper, aud
 			log.Debug("deleted audit events past --audit-retention", "n", n)
 		}
 	}
+}
+
+// masterKeySource says where the master key comes from, for the log.
+func masterKeySource(dataDir string, getenv func(string) string) string {
+	if getenv("SESAME_MASTER_KEY") != "" {
+		return "SESAME_MASTER_KEY"
+	}
+	abs, err := filepath.Abs(filepath.Join(dataDir, "master.key"))
+	if err != nil {
+		return filepath.Join(dataDir, "master.key")
+	}
+	return abs
+}
+
+// cookieWarning explains why browsers will refuse the session cookie, or
+// returns "" when they will take it. The cookie is Secure (its __Host-
+// prefix demands it), and browsers keep a Secure cookie sent over plain
+// http only from a loopback host (localhost, 127.0.0.0/8, ::1): reached
+// through any other name or address, a login answers 201 and the browser
+// silently drops its cookie. Without TLS of its own, the server is safe
+// only when the issuer (the URL people use) is https (a TLS proxy in
+// front) or names a loopback host that it listens on alone.
+func cookieWarning(issuer string, listen net.Addr) string {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Scheme != "http" {
+		return ""
+	}
+	if !loopbackHost(u.Hostname()) {
+		return "the issuer " + issuer + " is plain http on a host that is not loopback: browsers keep Secure cookies over http only from localhost and 127.0.0.1"
+	}
+	if host, _, err := net.SplitHostPort(listen.String()); err == nil && !loopbackHost(host) {
+		return "listening on " + listen.String() + " over plain http: a browser that reaches it by any address but localhost or 127.0.0.1 drops the Secure session cookie"
+	}
+	return ""
+}
+
+// loopbackHost reports whether browsers treat host as loopback (a
+// "potentially trustworthy" origin even over http).
+func loopbackHost(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(h, "[]"))
+	return err == nil && ip.Unmap().IsLoopback()
 }
