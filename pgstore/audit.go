@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/internal/sqlstore"
 )
 
 const eventColumns = `time, type, user_id, ip, user_agent, session_id, actor`
@@ -54,20 +55,16 @@ func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event
 }
 
 // DeleteEventsBefore removes the events whose Time is before t, in batches
-// of sweepBatch, each its own short transaction, and returns how many it
+// of sqlstore.SweepBatch, each its own short transaction, and returns how many it
 // removed. Several nodes may prune at once: each skips the rows another
 // has locked.
 func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int, error) {
-	total := 0
-	for {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM audit_events WHERE id IN
-			(SELECT id FROM audit_events WHERE time < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, t, sweepBatch)
-		if err != nil {
-			return total, translate("delete events", err)
-		}
-		total += int(tag.RowsAffected())
-		if tag.RowsAffected() < sweepBatch {
-			return total, nil
-		}
+	n, err := sqlstore.Sweep(ctx, func(ctx context.Context) (int, bool, error) {
+		return s.execBatch(ctx, `DELETE FROM audit_events WHERE id IN
+			(SELECT id FROM audit_events WHERE time < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, t, sqlstore.SweepBatch)
+	})
+	if err != nil {
+		return n, translate("delete events", err)
 	}
+	return n, nil
 }

@@ -4,19 +4,15 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sesameauth/sesame/internal/sqlstore"
 )
 
-// migrations holds the schema, one file per version: NNNN_name.sql, applied
-// in order of NNNN. A migration, once released, is never edited; a change
-// to the schema is a new file with the next number. Each runs inside the
-// migration transaction (PostgreSQL's DDL is transactional), so it must not
-// use statements that refuse a transaction, such as CREATE INDEX
+// migrations holds the schema (see sqlstore.Migrations). Each runs inside
+// the migration transaction (PostgreSQL's DDL is transactional), so it must
+// not use statements that refuse a transaction, such as CREATE INDEX
 // CONCURRENTLY.
 //
 //go:embed migrations/*.sql
@@ -38,10 +34,6 @@ const (
 // unique index.) Nodes already running are not disturbed beyond the locks a
 // migration's own statements take.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	files, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var encoding string
 		if err := tx.QueryRow(ctx, `SELECT current_setting('server_encoding')`).Scan(&encoding); err != nil {
@@ -55,41 +47,28 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version    integer PRIMARY KEY,
-			applied_at timestamptz NOT NULL DEFAULT now()
-		)`); err != nil {
-			return err
-		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-			return err
-		}
-		prev := 0
-		for _, name := range files { // fs.Glob returns names sorted
-			base := strings.TrimPrefix(name, "migrations/")
-			num, _, _ := strings.Cut(base, "_")
-			version, err := strconv.Atoi(num)
-			if err != nil || version <= prev {
-				return fmt.Errorf("migration %s: name must start with a version number above %d", base, prev)
-			}
-			prev = version
-			if version <= current {
-				continue
-			}
-			body, err := migrations.ReadFile(name)
-			if err != nil {
-				return err
-			}
-			// Without arguments pgx sends the simple protocol, which
-			// runs several statements.
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("migration %s: %w", base, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version); err != nil {
-				return err
-			}
-		}
-		return nil
+		return sqlstore.Migrate(ctx, pgTx{tx}, sqlstore.Migrations{
+			FS: migrations,
+			CreateTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+				version    integer PRIMARY KEY,
+				applied_at timestamptz NOT NULL DEFAULT now()
+			)`,
+			Record: `INSERT INTO schema_migrations (version) VALUES ($1)`,
+		})
 	})
+}
+
+// pgTx is a pgx transaction as sqlstore.Tx. Without arguments pgx sends
+// the simple protocol, which runs several statements: a migration file.
+type pgTx struct{ tx pgx.Tx }
+
+func (t pgTx) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := t.tx.Exec(ctx, query, args...)
+	return err
+}
+
+func (t pgTx) QueryInt(ctx context.Context, query string) (int, error) {
+	var n int
+	err := t.tx.QueryRow(ctx, query).Scan(&n)
+	return n, err
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/internal/sqlstore"
 )
 
 // Lock order. Every transaction that writes refresh tokens locks the rows
@@ -29,11 +30,6 @@ const (
 		WHERE r.hash = $1 AND r.expires_at > $2 AND s.expires_at > $2`
 )
 
-// errTokenHashInUse is returned for a refresh token whose hash is already
-// stored: hashes of fresh random tokens never collide, so it is a bug in
-// the caller.
-var errTokenHashInUse = errors.New("refresh token hash already in use")
-
 // CreateRefreshToken stores t as the current token of the family of
 // t.SessionID (RetiredAt and SuccessorHash are ignored, and UserID is read
 // back as the session's); other tokens of the family, if any, are left as
@@ -51,7 +47,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t sesame.RefreshToken) e
 		SELECT $1, id, $3, $4, $6 FROM sessions WHERE id = $2 AND expires_at > $5 FOR KEY SHARE`,
 		t.Hash[:], t.SessionID, t.CreatedAt, t.ExpiresAt, s.now(), t.Generation)
 	if uniqueViolation(err, "refresh_tokens_pkey") {
-		return fmt.Errorf("pgstore: create refresh token: %w", errTokenHashInUse)
+		return fmt.Errorf("pgstore: create refresh token: %w", sqlstore.ErrTokenHashInUse)
 	}
 	if err != nil {
 		return translate("create refresh token", err)
@@ -73,15 +69,8 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t sesame.RefreshToken) e
 // next.SessionID must be empty or the family's; a zero next.CreatedAt is
 // taken as the store's clock.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash [32]byte, next sesame.RefreshToken) error {
-	err := s.rotateRefreshToken(ctx, oldHash, next)
-	var reuse *sesame.ReuseError
-	switch {
-	case err == nil, errors.Is(err, sesame.ErrInvalidGrant), errors.As(err, &reuse):
-		return err
-	case uniqueViolation(err, "refresh_tokens_pkey"):
-		return fmt.Errorf("pgstore: rotate refresh token: %w", errTokenHashInUse)
-	}
-	return translate("rotate refresh token", err)
+	return sqlstore.RotationError("pgstore", s.rotateRefreshToken(ctx, oldHash, next),
+		func(err error) bool { return uniqueViolation(err, "refresh_tokens_pkey") }, translate)
 }
 
 func (s *Store) rotateRefreshToken(ctx context.Context, oldHash [32]byte, next sesame.RefreshToken) error {
@@ -125,7 +114,7 @@ func (s *Store) rotateRefreshToken(ctx context.Context, oldHash [32]byte, next s
 				// touch them.
 				_, err = tx.Exec(ctx, `DELETE FROM refresh_tokens
 					WHERE session_id = $1 AND generation < $2 AND retired_at IS NOT NULL`,
-					sessionID, gen-sesame.RetiredRefreshTokensKept)
+					sessionID, sqlstore.ForgetBelow(gen))
 				return err
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {
@@ -195,18 +184,11 @@ func scanToken(row pgx.Row, extra ...any) (t sesame.RefreshToken, retired bool, 
 	if err := row.Scan(dest...); err != nil {
 		return sesame.RefreshToken{}, false, err
 	}
-	if len(hash) != len(t.Hash) {
-		return sesame.RefreshToken{}, false, fmt.Errorf("refresh token of session %s: hash of %d bytes", t.SessionID, len(hash))
-	}
-	copy(t.Hash[:], hash)
 	t.CreatedAt = created.UTC()
 	t.ExpiresAt = expires.UTC()
-	if retiredAt != nil {
-		if len(successor) != len(t.SuccessorHash) {
-			return sesame.RefreshToken{}, false, fmt.Errorf("refresh token of session %s: successor hash of %d bytes", t.SessionID, len(successor))
-		}
-		t.RetiredAt = utc(retiredAt)
-		copy(t.SuccessorHash[:], successor)
+	t.RetiredAt = utc(retiredAt)
+	if t, err = sqlstore.Token(t, hash, successor, retiredAt != nil); err != nil {
+		return sesame.RefreshToken{}, false, err
 	}
 	return t, retiredAt != nil, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/internal/sqlstore"
 )
 
 const sessionColumns = `id, secret_hash, user_id, created_at, last_seen_at, expires_at, absolute_expires_at, ip, user_agent, kind`
@@ -200,10 +201,6 @@ func (s *Store) CountSessions(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// sweepBatch is how many expired sessions (or refresh tokens) DeleteExpired
-// removes per statement, each batch its own short transaction.
-const sweepBatch = 5000
-
 // DeleteExpired removes the sessions whose ExpiresAt is not after the
 // store's clock, with their refresh tokens, and the refresh tokens past
 // their own ExpiresAt, and returns how many of these records it removed.
@@ -224,30 +221,35 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for {
-		n, more, err := s.deleteExpiredSessions(ctx, now)
-		total += n
-		if err != nil {
-			return total, translate("delete expired", err)
-		}
-		if !more {
-			break
-		}
+	sessions, err := sqlstore.Sweep(ctx, func(ctx context.Context) (int, bool, error) {
+		return s.deleteExpiredSessions(ctx, now)
+	})
+	total += sessions
+	if err != nil {
+		return total, translate("delete expired", err)
 	}
-	for {
-		// The outer condition is checked again on the row as it is
-		// when locked.
-		tag, err := s.pool.Exec(ctx, `DELETE FROM refresh_tokens WHERE hash IN
+	// The outer condition is checked again on the row as it is when
+	// locked.
+	tokens, err := sqlstore.Sweep(ctx, func(ctx context.Context) (int, bool, error) {
+		return s.execBatch(ctx, `DELETE FROM refresh_tokens WHERE hash IN
 			(SELECT hash FROM refresh_tokens WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
-			AND expires_at <= $1`, now, sweepBatch)
-		if err != nil {
-			return total, translate("delete expired", err)
-		}
-		total += int(tag.RowsAffected())
-		if tag.RowsAffected() < sweepBatch {
-			return total, nil
-		}
+			AND expires_at <= $1`, now, sqlstore.SweepBatch)
+	})
+	total += tokens
+	if err != nil {
+		return total, translate("delete expired", err)
 	}
+	return total, nil
+}
+
+// execBatch runs one batch of a sweep: a DELETE whose last argument is the
+// batch size.
+func (s *Store) execBatch(ctx context.Context, query string, args ...any) (int, bool, error) {
+	tag, err := s.pool.Exec(ctx, query, args...)
+	if err != nil {
+		return 0, false, err
+	}
+	return int(tag.RowsAffected()), sqlstore.Full(int(tag.RowsAffected())), nil
 }
 
 // deleteExpiredSessions removes one batch of expired sessions and their
@@ -259,7 +261,7 @@ func (s *Store) deleteExpiredSessions(ctx context.Context, now time.Time) (n int
 		// live one (CreateSession with its ID) while this waited stays.
 		rows, err := tx.Query(ctx, `DELETE FROM sessions WHERE id IN
 			(SELECT id FROM sessions WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
-			AND expires_at <= $1 RETURNING id`, now, sweepBatch)
+			AND expires_at <= $1 RETURNING id`, now, sqlstore.SweepBatch)
 		if err != nil {
 			return err
 		}
@@ -271,7 +273,7 @@ func (s *Store) deleteExpiredSessions(ctx context.Context, now time.Time) (n int
 		if err != nil {
 			return err
 		}
-		n, more = len(ids)+int(tag.RowsAffected()), len(ids) == sweepBatch
+		n, more = len(ids)+int(tag.RowsAffected()), sqlstore.Full(len(ids))
 		return nil
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/internal/sqlstore"
 )
 
 // Record appends e to the audit log.
@@ -54,22 +55,14 @@ func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event
 }
 
 // DeleteEventsBefore removes the events whose Time is before t, in batches
-// of sweepBatch, each its own short write transaction, and returns how
+// of sqlstore.SweepBatch, each its own short write transaction, and returns how
 // many it removed.
 func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int, error) {
-	total := 0
-	for {
-		res, err := s.stmts.deleteEvents.ExecContext(ctx, toMS(t), sweepBatch)
-		if err != nil {
-			return total, translate("delete events", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, translate("delete events", err)
-		}
-		total += int(n)
-		if n < sweepBatch {
-			return total, nil
-		}
+	n, err := sqlstore.Sweep(ctx, func(ctx context.Context) (int, bool, error) {
+		return execBatch(ctx, s.stmts.deleteEvents, toMS(t), sqlstore.SweepBatch)
+	})
+	if err != nil {
+		return n, translate("delete events", err)
 	}
+	return n, nil
 }

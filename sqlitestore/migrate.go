@@ -4,17 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"fmt"
-	"io/fs"
-	"strconv"
-	"strings"
-	"time"
+
+	"github.com/sesameauth/sesame/internal/sqlstore"
 )
 
-// migrations holds the schema, one file per version: NNNN_name.sql, applied
-// in order of NNNN. A migration, once released, is never edited; a change
-// to the schema is a new file with the next number. Each runs inside the
-// migration transaction, where SQLite ignores PRAGMA foreign_keys and
+// migrations holds the schema (see sqlstore.Migrations). Each runs inside
+// the migration transaction, where SQLite ignores PRAGMA foreign_keys and
 // journal_mode: a migration cannot switch them.
 //
 //go:embed migrations/*.sql
@@ -26,48 +21,35 @@ var migrations embed.FS
 // (busy_timeout), then finds the versions already recorded and applies
 // nothing.
 func migrate(ctx context.Context, db *sql.DB) error {
-	files, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		applied_at INTEGER NOT NULL -- unix ms
-	) STRICT`); err != nil {
+	if err := sqlstore.Migrate(ctx, sqlTx{tx}, sqlstore.Migrations{
+		FS: migrations,
+		CreateTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			applied_at INTEGER NOT NULL -- unix ms
+		) STRICT`,
+		Record: `INSERT INTO schema_migrations (version, applied_at)
+			VALUES (?, CAST(unixepoch('subsec') * 1000 AS INTEGER))`,
+	}); err != nil {
 		return err
-	}
-	var current int
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return err
-	}
-	prev := 0
-	for _, name := range files { // fs.Glob returns names sorted
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, _ := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if err != nil || version <= prev {
-			return fmt.Errorf("migration %s: name must start with a version number above %d", base, prev)
-		}
-		prev = version
-		if version <= current {
-			continue
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			return fmt.Errorf("migration %s: %w", base, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-			version, time.Now().UnixMilli()); err != nil {
-			return err
-		}
 	}
 	return tx.Commit()
+}
+
+// sqlTx is a database/sql transaction as sqlstore.Tx.
+type sqlTx struct{ tx *sql.Tx }
+
+func (t sqlTx) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := t.tx.ExecContext(ctx, query, args...)
+	return err
+}
+
+func (t sqlTx) QueryInt(ctx context.Context, query string) (int, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, query).Scan(&n)
+	return n, err
 }

@@ -7,12 +7,8 @@ import (
 	"fmt"
 
 	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/internal/sqlstore"
 )
-
-// errTokenHashInUse is returned for a refresh token whose hash is already
-// stored: hashes of fresh random tokens never collide, so it is a bug in
-// the caller.
-var errTokenHashInUse = errors.New("refresh token hash already in use")
 
 // CreateRefreshToken stores t as the current token of the family of
 // t.SessionID (RetiredAt and SuccessorHash are ignored, and UserID is read
@@ -24,7 +20,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t sesame.RefreshToken) e
 	res, err := s.stmts.createRefreshToken.ExecContext(ctx,
 		t.Hash[:], t.SessionID, toMS(t.CreatedAt), toMS(t.ExpiresAt), s.nowMS(), t.Generation)
 	if isUniqueViolation(err, "refresh_tokens.hash") {
-		return fmt.Errorf("sqlitestore: create refresh token: %w", errTokenHashInUse)
+		return fmt.Errorf("sqlitestore: create refresh token: %w", sqlstore.ErrTokenHashInUse)
 	}
 	if err != nil {
 		return translate("create refresh token", err)
@@ -47,15 +43,8 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t sesame.RefreshToken) e
 // was already retired. next.SessionID must be empty or the family's; a zero
 // next.CreatedAt is taken as the store's clock.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash [32]byte, next sesame.RefreshToken) error {
-	err := s.rotateRefreshToken(ctx, oldHash, next)
-	var reuse *sesame.ReuseError
-	switch {
-	case err == nil, errors.Is(err, sesame.ErrInvalidGrant), errors.As(err, &reuse):
-		return err
-	case isUniqueViolation(err, "refresh_tokens.hash"):
-		return fmt.Errorf("sqlitestore: rotate refresh token: %w", errTokenHashInUse)
-	}
-	return translate("rotate refresh token", err)
+	return sqlstore.RotationError("sqlitestore", s.rotateRefreshToken(ctx, oldHash, next),
+		func(err error) bool { return isUniqueViolation(err, "refresh_tokens.hash") }, translate)
 }
 
 func (s *Store) rotateRefreshToken(ctx context.Context, oldHash [32]byte, next sesame.RefreshToken) error {
@@ -93,7 +82,7 @@ func (s *Store) rotateRefreshToken(ctx context.Context, oldHash [32]byte, next s
 		return err
 	}
 	if _, err := tx.StmtContext(ctx, s.stmts.forgetTokens).ExecContext(ctx,
-		old.SessionID, gen-sesame.RetiredRefreshTokensKept); err != nil {
+		old.SessionID, sqlstore.ForgetBelow(gen)); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -139,18 +128,13 @@ func scanToken(row scanner, extra ...any) (t sesame.RefreshToken, retired bool, 
 	if err := row.Scan(dest...); err != nil {
 		return sesame.RefreshToken{}, false, err
 	}
-	if len(hash) != len(t.Hash) {
-		return sesame.RefreshToken{}, false, fmt.Errorf("refresh token of session %s: hash of %d bytes", t.SessionID, len(hash))
-	}
-	copy(t.Hash[:], hash)
 	t.CreatedAt = fromMS(created)
 	t.ExpiresAt = fromMS(expires)
 	if retiredAt.Valid {
-		if len(successor) != len(t.SuccessorHash) {
-			return sesame.RefreshToken{}, false, fmt.Errorf("refresh token of session %s: successor hash of %d bytes", t.SessionID, len(successor))
-		}
 		t.RetiredAt = fromMS(retiredAt.Int64)
-		copy(t.SuccessorHash[:], successor)
+	}
+	if t, err = sqlstore.Token(t, hash, successor, retiredAt.Valid); err != nil {
+		return sesame.RefreshToken{}, false, err
 	}
 	return t, retiredAt.Valid, nil
 }

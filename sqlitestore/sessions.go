@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/internal/sqlstore"
 )
 
 // CreateSession stores sess, replacing any session with the same ID (whose
@@ -195,10 +196,6 @@ func (s *Store) CountSessions(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// sweepBatch is how many expired sessions (or refresh tokens) DeleteExpired
-// removes per statement, each batch its own short write transaction.
-const sweepBatch = 5000
-
 // DeleteExpired removes the sessions whose ExpiresAt is not after the
 // store's clock, with their refresh tokens, and the refresh tokens past
 // their own ExpiresAt, and returns how many of these records it removed.
@@ -214,31 +211,30 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	if _, err := s.stmts.pruneRevocations.ExecContext(ctx, now-retain.Milliseconds()); err != nil {
 		return 0, translate("delete expired", err)
 	}
-	total := 0
-	for {
-		n, more, err := s.deleteExpiredSessions(ctx, now)
-		total += n
-		if err != nil {
-			return total, translate("delete expired", err)
-		}
-		if !more {
-			break
-		}
+	sessions, err := sqlstore.Sweep(ctx, func(ctx context.Context) (int, bool, error) {
+		return s.deleteExpiredSessions(ctx, now)
+	})
+	if err != nil {
+		return sessions, translate("delete expired", err)
 	}
-	for {
-		res, err := s.stmts.deleteExpiredTokens.ExecContext(ctx, now, sweepBatch)
-		if err != nil {
-			return total, translate("delete expired", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, translate("delete expired", err)
-		}
-		total += int(n)
-		if n < sweepBatch {
-			return total, nil
-		}
+	tokens, err := sqlstore.Sweep(ctx, func(ctx context.Context) (int, bool, error) {
+		return execBatch(ctx, s.stmts.deleteExpiredTokens, now, sqlstore.SweepBatch)
+	})
+	if err != nil {
+		return sessions + tokens, translate("delete expired", err)
 	}
+	return sessions + tokens, nil
+}
+
+// execBatch runs one batch of a sweep: a DELETE whose last argument is the
+// batch size.
+func execBatch(ctx context.Context, stmt *sql.Stmt, args ...any) (int, bool, error) {
+	res, err := stmt.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, false, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), sqlstore.Full(int(n)), err
 }
 
 // deleteExpiredSessions removes one batch of expired sessions and their
@@ -250,7 +246,7 @@ func (s *Store) deleteExpiredSessions(ctx context.Context, now int64) (n int, mo
 		return 0, false, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.StmtContext(ctx, s.stmts.deleteExpired).QueryContext(ctx, now, sweepBatch)
+	rows, err := tx.StmtContext(ctx, s.stmts.deleteExpired).QueryContext(ctx, now, sqlstore.SweepBatch)
 	if err != nil {
 		return 0, false, err
 	}
@@ -285,7 +281,7 @@ func (s *Store) deleteExpiredSessions(ctx context.Context, now int64) (n int, mo
 	if err := tx.Commit(); err != nil {
 		return 0, false, err
 	}
-	return len(ids) + int(tokens), len(ids) == sweepBatch, nil
+	return len(ids) + int(tokens), sqlstore.Full(len(ids)), nil
 }
 
 func scanSession(row scanner) (sesame.Session, error) {
