@@ -35,6 +35,15 @@ type Config struct {
 	// from the SessionStore every time, so revocation is never delayed.
 	UserCacheTTL time.Duration
 
+	// SessionCache is how many recently read sessions Authenticate keeps
+	// in memory, so that a cookie request reads no store (0: none). It
+	// needs Revocations, fed by the session store's revocation feed: a
+	// cached session is answered only while that set, current to within
+	// its bound, does not know it ended. A cached session that looks
+	// expired or idle is read again (another node may have used it). For
+	// stores that have no cache of their own (SQL); redisstore has one.
+	SessionCache int
+
 	// AccountMaxFailures is how many login attempts one account may have
 	// in AccountWindow before it is throttled (defaults 5 and 5m). A
 	// successful login clears the count.
@@ -101,7 +110,8 @@ type Authenticator struct {
 	dummyMu   sync.Mutex
 	dummyHash string
 
-	users userCache
+	users    userCache
+	sessions *sessionCache // nil without Config.SessionCache
 }
 
 // userCache keeps recently read users for UserCacheTTL, bounded in size.
@@ -196,7 +206,13 @@ func New(cfg Config) *Authenticator {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Authenticator{cfg: cfg}
+	a := &Authenticator{cfg: cfg}
+	if cfg.SessionCache > 0 && cfg.Revocations != nil {
+		// Shorter than the set remembers an end, so a cached session
+		// never outlives the set's memory of its revocation.
+		a.sessions = newSessionCache(cfg.SessionCache, min(sessionCacheMaxAge, cfg.Revocations.retain/2))
+	}
+	return a
 }
 
 // Config returns the configuration in force, defaults included.
@@ -475,18 +491,49 @@ func (a *Authenticator) deadline(s Session, now time.Time) time.Time {
 // Authenticate returns the live session carried by secret and its user, and
 // records the use (at most one write per TouchInterval). It returns
 // ErrSessionNotFound for a malformed, unknown, ended or expired secret, and
-// a store's error (not ErrSessionNotFound) when the store cannot answer.
+// a store's error (not ErrSessionNotFound) when the store cannot answer. With
+// Revocations set, an ended session is refused as soon as the set knows,
+// and nothing is answered (ErrUnavailable) while the set is behind its
+// bound; with SessionCache, recently read sessions are answered from
+// memory.
 func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Session, User, error) {
 	if !ValidSecret(secret) {
 		return Session{}, User{}, ErrSessionNotFound
 	}
-	s, err := a.cfg.Sessions.Session(ctx, HashSecret(secret))
-	if err != nil {
-		return Session{}, User{}, err
-	}
+	hash := HashSecret(secret)
 	now := a.cfg.Now()
-	if s.Kind == KindToken || !s.Live(now) || !now.Before(s.LastSeenAt.Add(a.cfg.IdleTimeout)) || !now.Before(s.AbsoluteExpiresAt) {
-		return Session{}, User{}, ErrSessionNotFound
+	s, cached := Session{}, false
+	if a.sessions != nil {
+		s, cached = a.sessions.get(hash, now)
+	}
+	for {
+		if !cached {
+			var err error
+			if s, err = a.cfg.Sessions.Session(ctx, hash); err != nil {
+				return Session{}, User{}, err
+			}
+		}
+		if revs := a.cfg.Revocations; revs != nil {
+			switch revoked, err := revs.Revoked(s.ID, time.Time{}); {
+			case err != nil:
+				return Session{}, User{}, err
+			case revoked:
+				if cached {
+					a.sessions.drop(hash)
+				}
+				return Session{}, User{}, ErrSessionNotFound
+			}
+		}
+		if s.Kind != KindToken && s.Live(now) && now.Before(s.LastSeenAt.Add(a.cfg.IdleTimeout)) && now.Before(s.AbsoluteExpiresAt) {
+			break
+		}
+		if !cached {
+			return Session{}, User{}, ErrSessionNotFound
+		}
+		// Another node may have used it since it was cached: only the
+		// store can say it is over.
+		a.sessions.drop(hash)
+		cached = false
 	}
 	u, err := a.cachedUser(ctx, s.UserID, now, s.CreatedAt)
 	if errors.Is(err, ErrUserNotFound) || err == nil && u.Disabled {
@@ -494,16 +541,26 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Sessio
 	} else if err != nil {
 		return Session{}, User{}, err
 	}
+	read := now
 	if now.Sub(s.LastSeenAt) >= a.cfg.TouchInterval {
 		now = now.UTC().Truncate(time.Millisecond)
 		exp := a.deadline(s, now)
 		switch err := a.cfg.Sessions.TouchSession(ctx, s.UserID, s.ID, now, exp); {
 		case errors.Is(err, ErrSessionNotFound):
+			if a.sessions != nil {
+				a.sessions.drop(hash)
+			}
 			return Session{}, User{}, err // ended while we looked
 		case err != nil:
 			return Session{}, User{}, err
 		}
 		s.LastSeenAt, s.ExpiresAt = now, exp
+		if cached {
+			a.sessions.touched(hash, now, exp)
+		}
+	}
+	if a.sessions != nil && !cached {
+		a.sessions.put(s, read)
 	}
 	return s, u, nil
 }

@@ -360,7 +360,7 @@ func TestEndReachesRevocationsOnStoreError(t *testing.T) {
 		t.Fatalf("RevokeSessions = %v, want ErrUnavailable", err)
 	}
 	for i, l := range logins {
-		revoked, err := revs.Revoked(l.Session.ID)
+		revoked, err := revs.Revoked(l.Session.ID, time.Time{})
 		if err != nil || revoked != (i < 2) {
 			t.Errorf("session %d: Revoked = %t, %v; want %t", i, revoked, err, i < 2)
 		}

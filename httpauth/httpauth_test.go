@@ -49,11 +49,11 @@ type flakyRevocations struct {
 	down atomic.Bool
 }
 
-func (f *flakyRevocations) Revoked(sid string) (bool, error) {
+func (f *flakyRevocations) Revoked(sid string, iat time.Time) (bool, error) {
 	if f.down.Load() {
 		return false, fmt.Errorf("test: revocation state unknown: %w", sesame.ErrUnavailable)
 	}
-	return f.set.Revoked(sid)
+	return f.set.Revoked(sid, iat)
 }
 
 // fixture is a real Authenticator over the memory store with token grants,

@@ -389,3 +389,11 @@ func fillStore(b *testing.B, n int) (st *memstore.Store, hashes [][32]byte, perS
 	runtime.ReadMemStats(&after)
 	return st, hashes, float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 }
+
+// TestFeed: a set polling the in-process log keeps current.
+func TestFeed(t *testing.T) {
+	storetest.RunFeed(t, func(t *testing.T) storetest.FeedNodes {
+		st := memstore.New()
+		return storetest.FeedNodes{Writer: st, Feed: st}
+	})
+}

@@ -38,6 +38,9 @@ func logRevocations(ctx context.Context, tx pgx.Tx, ids []string, at time.Time) 
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, revocationLock)
 	b.Queue(`INSERT INTO revocations (session_id, at)
 		SELECT id, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY n`, ids, at)
+	// Delivered to every listening node when, and only if, the
+	// transaction commits, in commit order (see FollowRevocations).
+	b.Queue(`SELECT pg_notify($1, '')`, revocationsChannel)
 	return tx.SendBatch(ctx, b).Close()
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/sesameauth/sesame"
 )
 
@@ -122,15 +124,24 @@ func (s *Store) RevocationsSince(ctx context.Context, after int64, limit int) ([
 		return nil, translate(ctx, "revocations since", err)
 	}
 	for _, e := range entries {
-		seq, err := seqOf(e.ID)
+		r, err := revocationOf(e)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: revocations since: %w", err)
 		}
-		at, err := strconv.ParseInt(e.FieldValues["t"], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: revocations since: entry %s: time %q", e.ID, e.FieldValues["t"])
-		}
-		list = append(list, sesame.Revocation{Seq: seq, SessionID: e.FieldValues["s"], At: fromMS(at)})
+		list = append(list, r)
 	}
 	return list, nil
+}
+
+// revocationOf reads one entry of the log.
+func revocationOf(e rueidis.XRangeEntry) (sesame.Revocation, error) {
+	seq, err := seqOf(e.ID)
+	if err != nil {
+		return sesame.Revocation{}, err
+	}
+	at, err := strconv.ParseInt(e.FieldValues["t"], 10, 64)
+	if err != nil {
+		return sesame.Revocation{}, fmt.Errorf("entry %s: time %q", e.ID, e.FieldValues["t"])
+	}
+	return sesame.Revocation{Seq: seq, SessionID: e.FieldValues["s"], At: fromMS(at)}, nil
 }

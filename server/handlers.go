@@ -435,6 +435,14 @@ func (s *server) handleHealthz() http.Handler {
 }
 
 // handleReadyz asks every store at once, each within two seconds.
+// readyBody is /readyz's answer.
+type readyBody struct {
+	Status      string `json:"status,omitempty"`
+	Error       string `json:"error,omitempty"`
+	Description string `json:"error_description,omitempty"`
+	FeedLagMS   *int64 `json:"revocation_feed_lag_ms,omitempty"`
+}
+
 func (s *server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -445,13 +453,22 @@ func (s *server) handleReadyz() http.Handler {
 			wg.Go(func() { errs[i] = p.Ping(ctx) })
 		}
 		wg.Wait()
+		// The revocation feed's lag: how far this node may be behind the
+		// store's revocations (it turns not ready past its bound).
+		var lag *int64
+		for _, p := range s.pingers {
+			if l, ok := p.(interface{ Lag() time.Duration }); ok {
+				ms := l.Lag().Milliseconds()
+				lag = &ms
+			}
+		}
 		if err := errors.Join(errs...); err != nil {
 			s.Logger.WarnContext(r.Context(), "not ready", "err", err)
 			w.Header().Set("Retry-After", "2")
-			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "unavailable", Description: "a store is not answering"})
+			writeJSON(w, http.StatusServiceUnavailable, readyBody{Error: "unavailable", Description: "a store is not answering, or this node is behind on revocations", FeedLagMS: lag})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, readyBody{Status: "ready", FeedLagMS: lag})
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sesameauth/sesame/token"
 )
@@ -22,7 +23,7 @@ import (
 
 func benchEnv(b *testing.B, alg string, opts ...token.VerifyOption) (*env, string) {
 	revoked := map[string]bool{"sess-revoked": true}
-	opts = append(opts, token.WithRevocation(func(sid string) (bool, error) { return revoked[sid], nil }))
+	opts = append(opts, token.WithRevocation(func(sid string, _ time.Time) (bool, error) { return revoked[sid], nil }))
 	e := newEnv(b, alg, opts...)
 	return e, e.issue(b, testClaims())
 }

@@ -35,7 +35,7 @@
 //
 //	v, err := token.NewVerifier(keys, iss, aud,
 //		token.WithLeeway(leeway),
-//		token.WithRevocation(revocations.Revoked), // an in-memory set of ended sessions
+//		token.WithRevocation(revocations.Revoked), // sesame.RevocationSet: ended sessions, in memory
 //		token.WithCache(10000))
 //	claims, err := v.Verify(ctx, tok) // errors.Is(err, sesame.ErrInvalidToken): 401; other errors: 503
 //

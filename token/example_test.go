@@ -42,7 +42,7 @@ func Example() {
 	revoked := map[string]bool{}
 	verifier, err := token.NewVerifier(keys, "https://auth.example.test", "https://auth.example.test",
 		token.WithLeeway(leeway),
-		token.WithRevocation(func(sid string) (bool, error) { return revoked[sid], nil }))
+		token.WithRevocation(func(sid string, _ time.Time) (bool, error) { return revoked[sid], nil }))
 	if err != nil {
 		panic(err)
 	}

@@ -113,7 +113,7 @@ type revocations struct {
 	err  error
 }
 
-func (r *revocations) Revoked(sid string) (bool, error) {
+func (r *revocations) Revoked(sid string, _ time.Time) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.sids[sid], r.err

@@ -40,7 +40,7 @@ type Verifier struct {
 
 	leeway  time.Duration
 	now     func() time.Time
-	revoked func(sid string) (bool, error)
+	revoked func(sid string, issuedAt time.Time) (bool, error)
 	cacheN  int
 	cache   *cache
 }
@@ -62,13 +62,15 @@ func WithNow(now func() time.Time) VerifyOption {
 
 // WithRevocation sets the check that refuses tokens of ended sessions. It
 // is called on every Verify of an otherwise valid token, cached or not,
-// with the token's sid. If it reports the session revoked, Verify returns
-// an error wrapping sesame.ErrInvalidToken. If it returns an error, Verify
-// returns an error wrapping sesame.ErrUnavailable and that error, and not
-// sesame.ErrInvalidToken: the token may be fine, but nothing is
-// authenticated while the revocation state is unknown. The check must be
-// fast (an in-memory set): it runs on every request.
-func WithRevocation(revoked func(sid string) (revoked bool, err error)) VerifyOption {
+// with the token's sid and iat (sesame.RevocationSet.Revoked fits, and
+// also refuses tokens issued before its store's epoch). If it reports the
+// session revoked, Verify returns an error wrapping sesame.ErrInvalidToken.
+// If it returns an error, Verify returns an error wrapping
+// sesame.ErrUnavailable and that error, and not sesame.ErrInvalidToken: the
+// token may be fine, but nothing is authenticated while the revocation
+// state is unknown. The check must be fast (an in-memory set): it runs on
+// every request.
+func WithRevocation(revoked func(sid string, issuedAt time.Time) (revoked bool, err error)) VerifyOption {
 	return func(v *Verifier) { v.revoked = revoked }
 }
 
@@ -175,7 +177,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (sesame.Claims, err
 	}
 
 	if v.revoked != nil {
-		revoked, err := v.revoked(claims.SessionID)
+		revoked, err := v.revoked(claims.SessionID, claims.IssuedAt)
 		if err != nil {
 			return sesame.Claims{}, fmt.Errorf("token: revocation check: %w: %w", sesame.ErrUnavailable, err)
 		}

@@ -19,7 +19,13 @@ func TestE2EOperations(t *testing.T) {
 	s.newUser(t, "ops")
 
 	s.do(t, "GET", "/healthz", nil).want(t, http.StatusOK)
-	s.do(t, "GET", "/readyz", nil).want(t, http.StatusOK)
+	ready := s.do(t, "GET", "/readyz", nil).want(t, http.StatusOK).json(t)
+	// The revocation feed's lag: how far behind the store this node may
+	// be (SQLite: polled every 100 ms), never past its one-second bound
+	// on a ready node.
+	if lag, ok := ready["revocation_feed_lag_ms"].(float64); !ok || lag < 0 || lag > 1000 {
+		t.Errorf("/readyz: revocation_feed_lag_ms %v, want a number of milliseconds within the 1 s bound; body %v", ready["revocation_feed_lag_ms"], ready)
+	}
 
 	r := s.do(t, "GET", "/metrics", nil).want(t, http.StatusOK)
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") && !strings.HasPrefix(ct, "application/openmetrics-text") {

@@ -146,6 +146,38 @@ func (s *e2eServer) wantAccessDead(t testing.TB, at, what string) {
 	tokWant401(t, s.userinfo(t, at), what+": access token must be refused")
 }
 
+// wantAccessGone checks that an access token whose session another node
+// (or the CLI) ended is refused on s within the revocation feed's bound:
+// API.md's "at once on the node that ended it, within a second on every
+// other node". Until then it may still get 200; a 503 (this node is behind
+// on revocations: never a guess) is tolerated and logged; after the bound,
+// 200 fails.
+func (s *e2eServer) wantAccessGone(t testing.TB, at, what string) {
+	t.Helper()
+	start := time.Now()
+	for try := 1; ; try++ {
+		r := s.userinfo(t, at)
+		switch {
+		case r.status == http.StatusUnauthorized:
+			tokWant401(t, r, what)
+			if try > 1 {
+				t.Logf("%s%s: refused after %v (%d requests)", s.label(), what, time.Since(start).Round(time.Microsecond), try)
+			}
+			return
+		case r.status == http.StatusServiceUnavailable:
+			t.Logf("%s%s: 503 after %v: this node is behind on revocations", s.label(), what, time.Since(start).Round(time.Millisecond))
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("%s%s: still 503 after 10s", s.label(), what)
+			}
+		case r.status != http.StatusOK:
+			t.Fatalf("%s%s: GET /v1/userinfo = %d, want 401 (or 200 within %v); body %s", s.label(), what, r.status, revocationLag, r.body)
+		case time.Since(start) > revocationLag:
+			t.Fatalf("%s%s: still 200 %v after the session ended elsewhere", s.label(), what, time.Since(start).Round(time.Millisecond))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // wantRefreshDead fails unless the refresh token gets 400 invalid_grant.
 func (s *e2eServer) wantRefreshDead(t testing.TB, rt, what string) {
 	t.Helper()
@@ -1583,7 +1615,9 @@ func TestTokenSessions(t *testing.T) {
 		cliStart := time.Now()
 		s.mustCLI(t, "", "sessions", "revoke", "--email", email)
 		t.Logf("sesame sessions revoke took %v", time.Since(cliStart).Round(time.Millisecond))
-		s.wantAccessDead(t, f2.access, "access token right after sesame sessions revoke")
+		// The CLI is another process: the server hears of it within the
+		// feed's bound (SQLite: a data_version poll every 100 ms).
+		s.wantAccessGone(t, f2.access, "access token after sesame sessions revoke")
 		s.wantRefreshDead(t, f2.refresh, "refresh token after sesame sessions revoke")
 		s.wantRefreshDead(t, f.refresh, "retired refresh token after sesame sessions revoke")
 		s.wantAccessAlive(t, adminAT, "another user's token")
@@ -1592,8 +1626,8 @@ func TestTokenSessions(t *testing.T) {
 
 // TestTokenMultiNode: two servers on one database are one issuer: each
 // accepts the other's tokens, and a family ended on one is refused on the
-// other at once ("immediately, on every node"). Each check on the other
-// node comes right after a bearer request to it, as a busy node sees.
+// other within the revocation feed's bound (API.md: "within a second on
+// every other node"; a SQLite node polls data_version every 100 ms).
 func TestTokenMultiNode(t *testing.T) {
 	t.Parallel()
 	a := e2eStart(t)
@@ -1606,70 +1640,41 @@ func TestTokenMultiNode(t *testing.T) {
 	gb := b.mustRefresh(t, ga.refresh, "a's refresh token on b")
 	a.wantAccessAlive(t, gb.access, "b's token on a")
 
-	// Each check comes right after a bearer request to the checking node,
-	// as on a busy node; a few times over, since what is checked is timing.
 	const tries = 3
 	t.Run("reuse detected on one node", func(t *testing.T) {
-		stale := 0
 		for i := range tries {
 			g1 := a.grant(t, email, e2ePassword)
 			g2 := a.mustRefresh(t, g1.refresh, "refresh on a")
 			b.wantAccessAlive(t, g2.access, "a's token on b before the replay")
 			a.refresh(t, g1.refresh).wantFor(t, "replay on a", http.StatusBadRequest, "invalid_grant")
-			if r := b.userinfo(t, g2.access); r.status == http.StatusOK {
-				stale++
-			} else {
-				tokWant401(t, r, fmt.Sprintf("attempt %d: newest access token on b right after a replay detected on a", i+1))
-			}
+			a.wantAccessDead(t, g2.access, fmt.Sprintf("attempt %d: newest access token on a right after a replay detected on a", i+1))
+			b.wantAccessGone(t, g2.access, fmt.Sprintf("attempt %d: newest access token on b after a replay detected on a", i+1))
 			b.wantRefreshDead(t, g2.refresh, "newest refresh token on b after a replay on a")
-		}
-		if stale > 0 {
-			t.Errorf("%d of %d newest access tokens still got 200 on node b right after node a detected a refresh-token replay, want 401 immediately on every node", stale, tries)
 		}
 	})
 
 	t.Run("revocation on one node", func(t *testing.T) {
-		stale := 0
 		for i := range tries {
 			g := b.grant(t, email, e2ePassword)
 			a.wantAccessAlive(t, g.access, "b's new token on a")
 			b.revoke(t, g.refresh, "revoke on b")
-			if r := a.userinfo(t, g.access); r.status == http.StatusOK {
-				stale++
-			} else {
-				tokWant401(t, r, fmt.Sprintf("attempt %d: token on a right after its family was revoked on b", i+1))
-			}
+			b.wantAccessDead(t, g.access, fmt.Sprintf("attempt %d: token on b right after its family was revoked on b", i+1))
+			a.wantAccessGone(t, g.access, fmt.Sprintf("attempt %d: token on a after its family was revoked on b", i+1))
 			a.wantRefreshDead(t, g.refresh, "refresh token on a after revocation on b")
-		}
-		if stale > 0 {
-			t.Errorf("%d of %d access tokens whose family was revoked on node b still got 200 on node a right after, want 401 immediately on every node", stale, tries)
 		}
 	})
 
 	t.Run("admin on one node ends the user's families on the other", func(t *testing.T) {
 		adminAT := a.grant(t, a.createAdmin(t), e2ePassword).access
-		stale := 0
 		for i := range tries {
 			g := b.grant(t, email, e2ePassword)
 			b.wantAccessAlive(t, g.access, "token on b before the admin acts on a")
 			a.do(t, "DELETE", "/v1/admin/users/"+uid+"/sessions", nil, e2eBearer(adminAT)).wantFor(t, "admin on a", http.StatusNoContent)
-			if r := b.userinfo(t, g.access); r.status == http.StatusOK {
-				stale++
-			} else {
-				tokWant401(t, r, fmt.Sprintf("attempt %d: token on b right after the admin ended the user's sessions on a", i+1))
-			}
+			a.wantAccessDead(t, g.access, fmt.Sprintf("attempt %d: token on a right after the admin ended the user's sessions on a", i+1))
+			b.wantAccessGone(t, g.access, fmt.Sprintf("attempt %d: token on b after the admin ended the user's sessions on a", i+1))
 			b.wantRefreshDead(t, g.refresh, "refresh token on b after the admin acted on a")
 		}
-		if stale > 0 {
-			t.Errorf("%d of %d access tokens still got 200 on node b right after an admin ended the user's sessions on node a, want 401 at once on every node", stale, tries)
-		}
 	})
-
-	// However long it lags, it does end.
-	g := b.grant(t, email, e2ePassword)
-	a.revoke(t, g.refresh, "revoke on a")
-	time.Sleep(200 * time.Millisecond)
-	b.wantAccessDead(t, g.access, "token on b 200 ms after its family was revoked on a")
 }
 
 // TestTokenKeyRotation: "sesame keys rotate" while the server runs makes new

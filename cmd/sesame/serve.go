@@ -283,26 +283,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return fmt.Errorf("signing keys (--db): %w", err)
 	}
 	keys := token.NewKeys(keySet)
-	// Revoked sessions are remembered until their last access token has
-	// expired. With SyncOnRead (below) a verdict waits for a read of the
-	// log and is 503 if that read fails; the 5 s staleness bound is for a
-	// set that only polls.
-	revs := sesame.NewRevocationSet(st.revlog, c.accessTTL+c.tokenLeeway+time.Minute, 5*time.Second, nil)
-	// A revocation another process (the CLI, another node) committed
-	// before a bearer request arrived is seen by that request: it reads the
-	// log first, one query for each batch of concurrent requests.
-	revs.SyncOnRead = true
+	// The node's one revocation set: every bearer and cookie verdict asks
+	// it, with no store read; the store's feed keeps it current (see Run
+	// below). Entries stay until their last access token has expired; a set
+	// more than revocationLag behind the store answers 503, not a guess.
+	revs := sesame.NewRevocationSet(st.revlog, c.accessTTL+c.tokenLeeway+time.Minute, revocationLag, nil)
 	if err := revs.Sync(ctx); err != nil {
 		return fmt.Errorf("--session-store: reading revocations: %w", err)
 	}
-	tv, err := token.NewVerifier(keys, issuer, audience,
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	defer stopFeed() // before the stores close
+	go revs.Run(feedCtx, func(err error) { log.Warn("revocation feed", "err", err) })
+	verifier, err := token.NewVerifier(keys, issuer, audience,
 		token.WithLeeway(c.tokenLeeway), token.WithRevocation(revs.Revoked), token.WithCache(16384))
 	if err != nil {
 		return err
 	}
-	// A session store that lost its data (Redis restarted empty) lost the
-	// revocations in it too: tokens issued before that are refused.
-	verifier := revs.Guard(tv)
 
 	var hopts []password.Option
 	if c.hashConcurrency > 0 {
@@ -315,7 +311,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		IdleTimeout: c.idleTimeout, AbsoluteTimeout: c.absoluteTimeout,
 		AccountMaxFailures: c.accountFailures, AccountWindow: c.accountWindow,
 		AddressMaxFailures: c.addressFailures, AddressWindow: c.addressWindow, IPv6Prefix: c.ipv6Prefix,
-		Refresh: st.refresh, Verifier: verifier, Revocations: revs,
+		Refresh: st.refresh, Verifier: verifier, Revocations: revs, SessionCache: sessionCacheSize(st.sessions),
 		Tokens: tokenIssuer,
 		Issuer: issuer, Audience: audience, AccessTokenTTL: c.accessTTL, RefreshTokenTTL: c.refreshTTL,
 		RefreshReuseGrace: c.refreshReuseGrace, SuccessorKey: succKey,
@@ -339,7 +335,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	)
 	h, err := server.NewServer(server.Deps{
 		Auth: auth, Users: st.users, Sessions: st.sessions, Audit: st.audit, Hasher: hasher,
-		Logger: log, Registry: reg, MetricsElsewhere: metricsLn != nil, Ready: st.pingers, Registration: c.registration,
+		Logger: log, Registry: reg, MetricsElsewhere: metricsLn != nil, Ready: append(st.pingers, revs), Registration: c.registration,
 		AllowedOrigins: origins, TrustedProxies: proxies, TLS: c.tlsCert != "",
 		Verifier: verifier, JWKS: func() []byte { return keys.Load().JWKS() },
 		Issuer: issuer, SigningAlg: c.signingAlg,
@@ -371,7 +367,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	go sweep(sweepCtx, log, st.sweepers, st.audit, c.auditRetention, c.sweepInterval)
 	go pollKeys(sweepCtx, st.keys, keys, master, c.signingAlg, retain, log)
 	rules.reloadOnHUP(sweepCtx, log)
-	go revs.Run(sweepCtx, time.Second, func(err error) { log.Warn("syncing revocations", "err", err) })
 
 	errc := make(chan error, 1)
 	go func() {
@@ -435,6 +430,22 @@ func serveMetrics(ln net.Listener, reg *prometheus.Registry, log *slog.Logger) (
 	log.Info("metrics listening", "addr", ln.Addr().String())
 	return func() { srv.Close() }
 }
+
+// sessionCacheSize is how many sessions a node keeps in memory for the
+// cookie path: for the SQL stores, which have no cache of their own (the
+// memory store is one; redisstore keeps Redis's client-side cache).
+func sessionCacheSize(s sesame.SessionStore) int {
+	switch s.(type) {
+	case *sqlitestore.Store, *pgstore.Store:
+		return 65536
+	}
+	return 0
+}
+
+// revocationLag is how far behind the store a node's revocation set may
+// fall before the node answers 503: API.md's "within a second on every
+// other node".
+const revocationLag = time.Second
 
 // defaultIssuer is http(s):// + the address listened on; an unspecified
 // host (":8080", "0.0.0.0:8080") becomes localhost.
