@@ -17,8 +17,9 @@ import (
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
-		st := memstore.New()
-		return storetest.Stores{Users: st, Sessions: st, Refresh: st, Revocations: st, Keys: st, Audit: st, Limiter: st}
+		st, clk := memstore.New(), &storetest.Clock{}
+		st.Now = clk.Now
+		return storetest.Stores{Users: st, Sessions: st, Refresh: st, Revocations: st, Keys: st, Audit: st, Limiter: st, Clock: clk}
 	})
 }
 

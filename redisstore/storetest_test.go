@@ -16,8 +16,9 @@ import (
 func TestStore(t *testing.T) {
 	url := testURL()
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
-		st := open(t, url)
-		return storetest.Stores{Sessions: st, Refresh: st, Revocations: st, Limiter: st}
+		st, clk := open(t, url), &storetest.Clock{}
+		st.Now = clk.Now
+		return storetest.Stores{Sessions: st, Refresh: st, Revocations: st, Limiter: st, Clock: clk}
 	})
 }
 

@@ -11,7 +11,8 @@ import (
 // per test. Throttling counters are not kept here (Limiter is nil).
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
-		st := open(t, filepath.Join(t.TempDir(), "sesame.db"))
-		return storetest.Stores{Users: st, Sessions: st, Refresh: st, Revocations: st, Keys: st, Audit: st}
+		st, clk := open(t, filepath.Join(t.TempDir(), "sesame.db")), &storetest.Clock{}
+		st.Now = clk.Now
+		return storetest.Stores{Users: st, Sessions: st, Refresh: st, Revocations: st, Keys: st, Audit: st, Clock: clk}
 	})
 }

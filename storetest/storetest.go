@@ -64,10 +64,14 @@ type Stores struct {
 	Keys        sesame.KeyStore
 	Audit       sesame.AuditLog
 	Limiter     sesame.Limiter
+	// Clock, when set, is the clock the backend's Sessions run on (their
+	// Now field); the suite then also checks that the store's clock, not
+	// the database's, decides when a session ends (subtest Clock).
+	Clock *Clock
 }
 
 // Run runs the suite of every store newStores provides, each as a subtest
-// (Users, Sessions, Refresh, Revocations, Keys, Audit, Limiter, Ping).
+// (Users, Sessions, Clock, Refresh, Revocations, Keys, Audit, Limiter, Ping).
 // newStores must return fresh, empty stores on every call and release them
 // with t.Cleanup; it is called once per test, and once more by Run itself to
 // see which stores the backend has.
@@ -86,6 +90,10 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 	})
 	sub("Sessions", probe.Sessions != nil, func(t *testing.T) {
 		RunSessions(t, func(t *testing.T) sesame.SessionStore { return newStores(t).Sessions })
+	})
+	sub("Clock", probe.Clock != nil && probe.Sessions != nil, func(t *testing.T) {
+		st := newStores(t)
+		testClock(t, st.Sessions, st.Clock)
 	})
 	sub("Refresh", probe.Refresh != nil && probe.Sessions != nil, func(t *testing.T) {
 		RunRefresh(t, func(t *testing.T) (sesame.SessionStore, sesame.RefreshStore) {

@@ -98,6 +98,7 @@ func RunUsers(t *testing.T, newStore func(t *testing.T) sesame.UserStore) {
 		st := newStore(t)
 		cases := [][]string{
 			nil,
+			{},
 			{sesame.RoleUser},
 			{sesame.RoleUser, sesame.RoleAdmin},
 		}
@@ -116,7 +117,7 @@ func RunUsers(t *testing.T, newStore func(t *testing.T) sesame.UserStore) {
 		}
 
 		// The store keeps its own copy of the roles.
-		u := newUser("d@example.test", time.Now(), sesame.RoleUser, sesame.RoleAdmin)
+		u := newUser("z@example.test", time.Now(), sesame.RoleUser, sesame.RoleAdmin)
 		if err := st.CreateUser(ctx(t), u); err != nil {
 			t.Fatalf("CreateUser: %v", err)
 		}
