@@ -64,10 +64,16 @@ func (rec *recorder) Write(b []byte) (int, error) {
 func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 
 var (
+	// securityHeaders go on every response. Referrer-Policy is
+	// same-origin, not no-referrer: under no-referrer a browser sends
+	// "Origin: null" with a form post even to its own origin (Fetch,
+	// "append a request Origin header"), and the cross-origin rule then
+	// refuses the sign-in form itself. same-origin still sends no
+	// referrer (so no return_to or query) to any other origin.
 	securityHeaders = map[string][]string{
 		"X-Content-Type-Options":  {"nosniff"},
 		"X-Frame-Options":         {"DENY"},
-		"Referrer-Policy":         {"no-referrer"},
+		"Referrer-Policy":         {"same-origin"},
 		"Content-Security-Policy": {"default-src 'none'; frame-ancestors 'none'"},
 	}
 	hstsHeader = []string{"max-age=63072000; includeSubDomains"}

@@ -155,7 +155,9 @@ func (p *ReturnTo) formAction() string {
 		src = append(src, o)
 	}
 	if p.cookieDomain != "" {
-		src = append(src, p.cookieDomain, "*."+p.cookieDomain)
+		// ":*": a host source without a port matches the default port
+		// only, and return_to may name any port under the domain.
+		src = append(src, p.cookieDomain+":*", "*."+p.cookieDomain+":*")
 	}
 	sort.Strings(src[1:])
 	return strings.Join(src, " ")

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sesameauth/sesame/httpauth"
 )
 
 // needProgram returns the path of a program the test needs; outside CI a
@@ -112,9 +114,8 @@ type recordingUpstream struct {
 	hits []upstreamHit
 }
 
-func newRecordingUpstream(t *testing.T, s *e2eServer, audience string) *recordingUpstream {
+func newRecordingUpstream(t *testing.T, v *httpauth.RemoteVerifier) *recordingUpstream {
 	t.Helper()
-	v := fwdVerifier(t, s, audience)
 	u := &recordingUpstream{}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := upstreamHit{path: r.URL.RequestURI(), header: r.Header.Clone()}
@@ -220,7 +221,7 @@ func TestForwardAuthBehindProxies(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := e2eStart(t, "--access-rules", writeRules(t, string(rules)))
-			up := newRecordingUpstream(t, s, "https://app.example.test")
+			up := newRecordingUpstream(t, fwdVerifier(t, s, "https://app.example.test"))
 			proxy := pc.start(t, s.host, up.addr())
 			testBehindProxy(t, s, up, proxy)
 		})
