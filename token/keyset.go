@@ -28,15 +28,36 @@ type KeySet struct {
 	method  jwt.SigningMethod
 	current sesame.SigningKey
 	signer  crypto.Signer
+	next    sesame.SigningKey // published, signing from nextAt; zero if none
+	nextAt  time.Time
 	public  map[string]crypto.PublicKey // by kid
 	kids    []string                    // current first, then newest first
 	jwks    []byte
 }
 
+// KeySetOption configures NewKeySet.
+type KeySetOption func(*keySetOptions)
+
+type keySetOptions struct{ publishDelay time.Duration }
+
+// WithPublishDelay makes a key sign only once it is d old (by its
+// CreatedAt), while it verifies, and is in the JWKS, from the moment it is
+// stored. Servers that share keys re-read them within some interval; with
+// d longer than that, every server can verify a new key's tokens before
+// any server signs with it, so a rotation never makes one server's fresh
+// tokens unknown to another. The default is 0: the newest key signs at
+// once.
+func WithPublishDelay(d time.Duration) KeySetOption {
+	return func(o *keySetOptions) { o.publishDelay = max(d, 0) }
+}
+
 // NewKeySet builds the KeySet for alg from every stored key (as
 // KeyStore.SigningKeys returns them, in any order). Keys of other
 // algorithms are ignored. The current key is the newest (by CreatedAt) of
-// alg; its private key is opened with master, the only one that is. The
+// alg, or with WithPublishDelay the newest that is old enough to sign (the
+// oldest key if none is: the very first key signs at once), and a newer
+// one is published and becomes current at its time (see Next); its private
+// key is opened with master, and so is the next one's. The
 // public set is the current key plus every key of alg retired no more than
 // retain before now. retain must cover the life of every token a key may
 // have signed: the access-token TTL plus the verifiers' leeway plus the
@@ -44,7 +65,11 @@ type KeySet struct {
 // key-poll interval). It returns ErrNoSigningKey if no key has alg, and an
 // error if a key of alg cannot be parsed or the current one cannot be
 // opened.
-func NewKeySet(keys []sesame.SigningKey, master []byte, alg string, now time.Time, retain time.Duration) (*KeySet, error) {
+func NewKeySet(keys []sesame.SigningKey, master []byte, alg string, now time.Time, retain time.Duration, opts ...KeySetOption) (*KeySet, error) {
+	var o keySetOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	method := jwt.GetSigningMethod(alg)
 	if method == nil || (alg != EdDSA && alg != ES256 && alg != RS256) {
 		return nil, fmt.Errorf("token: unsupported signing algorithm %q", alg)
@@ -65,18 +90,35 @@ func NewKeySet(keys []sesame.SigningKey, master []byte, alg string, now time.Tim
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	ks := &KeySet{alg: alg, method: method, current: mine[0], public: make(map[string]crypto.PublicKey)}
+	cur := len(mine) - 1
+	for i, k := range mine {
+		if !k.CreatedAt.After(now.Add(-o.publishDelay)) {
+			cur = i
+			break
+		}
+	}
+	ks := &KeySet{alg: alg, method: method, current: mine[cur], public: make(map[string]crypto.PublicKey)}
 	signer, err := openKey(master, ks.current)
 	if err != nil {
 		return nil, err
 	}
 	ks.signer = signer
+	if cur > 0 {
+		// Opened now so that a key this master key cannot open is found
+		// while the current one still signs, not when it would take over.
+		if _, err := openKey(master, mine[0]); err != nil {
+			return nil, err
+		}
+		ks.next, ks.nextAt = mine[0], mine[0].CreatedAt.Add(o.publishDelay)
+	}
+	// The current key first, then the others newest first.
+	mine = append([]sesame.SigningKey{mine[cur]}, slices.Delete(slices.Clone(mine), cur, cur+1)...)
 
 	set := struct {
 		Keys []jwk `json:"keys"`
 	}{Keys: []jwk{}}
 	for i, k := range mine {
-		retired := i > 0 && !k.RetiredAt.IsZero() && now.After(k.RetiredAt.Add(retain))
+		retired := i > 0 && !k.RetiredAt.IsZero() && now.After(k.RetiredAt.Add(retain)) && k.ID != ks.next.ID
 		if retired {
 			continue
 		}
@@ -111,6 +153,13 @@ func (ks *KeySet) Alg() string { return ks.alg }
 
 // Current returns the key that signs new tokens.
 func (ks *KeySet) Current() sesame.SigningKey { return ks.current }
+
+// Next returns the key that will take over signing and when, if a newer
+// key than the current one is published (WithPublishDelay). The set does
+// not switch by itself: build a new one at that time.
+func (ks *KeySet) Next() (k sesame.SigningKey, at time.Time, ok bool) {
+	return ks.next, ks.nextAt, ks.next.ID != ""
+}
 
 // KIDs returns the kids of the keys that verify, current first.
 func (ks *KeySet) KIDs() []string { return slices.Clone(ks.kids) }

@@ -41,6 +41,7 @@ type Verifier struct {
 	leeway  time.Duration
 	now     func() time.Time
 	revoked func(sid string, issuedAt time.Time) (bool, error)
+	reload  func(ctx context.Context, kid string) bool
 	cacheN  int
 	cache   *cache
 }
@@ -84,6 +85,15 @@ func WithRevocation(revoked func(sid string, issuedAt time.Time) (revoked bool, 
 // the default, disables the cache.
 func WithCache(n int) VerifyOption {
 	return func(v *Verifier) { v.cacheN = n }
+}
+
+// WithUnknownKID gives Verify a way to learn of a key it does not know yet:
+// when a token's kid is not in the key set, reload is called with it, and
+// if it reports true (it installed a new KeySet in the Keys) the token is
+// checked once more against the new set. reload is called with any kid an
+// attacker chooses: it must bound how often it really reloads.
+func WithUnknownKID(reload func(ctx context.Context, kid string) bool) VerifyOption {
+	return func(v *Verifier) { v.reload = reload }
 }
 
 // NewVerifier returns a Verifier for tokens signed with keys' algorithm
@@ -136,9 +146,10 @@ func NewVerifier(keys *Keys, issuer string, audience string, opts ...VerifyOptio
 
 // Verify checks token and returns its claims. Every error wraps
 // sesame.ErrInvalidToken except when the revocation check fails (see
-// WithRevocation). Verify does no I/O of its own: its cost is one signature
-// verification plus a few microseconds, or, for a cached token, a SHA-256
-// and the revocation check. ctx is not used by the built-in checks.
+// WithRevocation). Verify does no I/O of its own (but WithUnknownKID's
+// function may): its cost is one signature verification plus a few
+// microseconds, or, for a cached token, a SHA-256 and the revocation check.
+// ctx is passed to WithUnknownKID's function only.
 func (v *Verifier) Verify(ctx context.Context, token string) (sesame.Claims, error) {
 	if err := wellFormed(token); err != nil {
 		return sesame.Claims{}, invalid(err)
@@ -161,11 +172,24 @@ func (v *Verifier) Verify(ctx context.Context, token string) (sesame.Claims, err
 	if !hit {
 		var w wireClaims
 		var kid string
-		_, err := v.parser.ParseWithClaims(token, &w, func(t *jwt.Token) (any, error) {
-			pub, id, err := v.keyFor(ks, t)
-			kid = id
-			return pub, err
-		})
+		unknown := ""
+		parse := func() error {
+			_, err := v.parser.ParseWithClaims(token, &w, func(t *jwt.Token) (any, error) {
+				pub, id, err := v.keyFor(ks, t)
+				kid = id
+				if errors.Is(err, errUnknownKID) {
+					unknown, _ = t.Header["kid"].(string)
+				}
+				return pub, err
+			})
+			return err
+		}
+		err := parse()
+		if err != nil && unknown != "" && v.reload != nil && v.reload(ctx, unknown) {
+			ks, unknown = v.keys.Load(), ""
+			w = wireClaims{}
+			err = parse()
+		}
 		if err != nil {
 			return sesame.Claims{}, invalid(err)
 		}
@@ -203,6 +227,8 @@ func (v *Verifier) validity(c sesame.Claims) (from, until time.Time) {
 	return from.Add(-v.leeway), c.ExpiresAt.Add(v.leeway)
 }
 
+var errUnknownKID = errors.New("unknown kid")
+
 // allowedHeader is every header member Sesame's tokens have. Anything
 // else is refused rather than ignored: jku, jwk, x5u and x5c would name a
 // key, crit and b64 would change how the token is read, and no token of
@@ -228,7 +254,7 @@ func (v *Verifier) keyFor(ks *KeySet, t *jwt.Token) (crypto.PublicKey, string, e
 	kid, _ := t.Header["kid"].(string)
 	pub, ok := ks.publicKey(kid)
 	if !ok {
-		return nil, "", errors.New("unknown kid")
+		return nil, "", errUnknownKID
 	}
 	return pub, kid, nil
 }

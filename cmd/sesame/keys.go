@@ -11,15 +11,28 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/sesameauth/sesame"
 	"github.com/sesameauth/sesame/token"
 )
 
-// keyPollInterval is how often a server re-reads the signing keys, so a
-// key made by "sesame keys rotate" (or another node) signs within 10 s.
-const keyPollInterval = 5 * time.Second
+// A key made by "sesame keys rotate" (or by another node) is read by every
+// server within keyPollInterval and so verifies everywhere from then on,
+// but signs only once it is keyPublishDelay old: no server signs with a key
+// that another server cannot verify yet. Servers switch to it at that time
+// (each sets a timer), so it signs everywhere within keySignsWithin, inside
+// the 10 s API.md promises. A server that meets a token of a key it does not
+// know (its last read failed, say) reads the keys again, at most once every
+// unknownKIDReloadEvery.
+const (
+	keyPollInterval       = 2 * time.Second
+	keyPublishDelay       = 5 * time.Second
+	keySignsWithin        = keyPublishDelay + keyPollInterval
+	unknownKIDReloadEvery = time.Second
+)
 
 // masterKey loads the key that seals signing keys at rest: from
 // SESAME_MASTER_KEY (base64 of 32 bytes) if set, else from master.key in
@@ -59,10 +72,10 @@ func loadKeySet(ctx context.Context, ks sesame.KeyStore, master []byte, alg stri
 	if err != nil {
 		return nil, err
 	}
-	set, err := token.NewKeySet(keys, master, alg, time.Now(), retain)
+	set, err := token.NewKeySet(keys, master, alg, time.Now(), retain, token.WithPublishDelay(keyPublishDelay))
 	// No key for alg, or (at start-up, when --signing-alg may have been
 	// switched back) only one that a rotation retired: make a fresh one.
-	if errors.Is(err, token.ErrNoSigningKey) || (err == nil && startup && !set.Current().RetiredAt.IsZero()) {
+	if errors.Is(err, token.ErrNoSigningKey) || (err == nil && startup && !newestKey(set).RetiredAt.IsZero()) {
 		k, err := newSigningKey(ctx, ks, master, alg)
 		if err != nil {
 			return nil, err
@@ -71,9 +84,18 @@ func loadKeySet(ctx context.Context, ks sesame.KeyStore, master []byte, alg stri
 		if keys, err = ks.SigningKeys(ctx); err != nil {
 			return nil, err
 		}
-		return token.NewKeySet(keys, master, alg, time.Now(), retain)
+		return token.NewKeySet(keys, master, alg, time.Now(), retain, token.WithPublishDelay(keyPublishDelay))
 	}
 	return set, err
+}
+
+// newestKey is the key of set that signs last: the published next one, or
+// else the current one.
+func newestKey(set *token.KeySet) sesame.SigningKey {
+	if k, _, ok := set.Next(); ok {
+		return k
+	}
+	return set.Current()
 }
 
 // newSigningKey generates a key for alg, seals it and stores it as the
@@ -89,37 +111,97 @@ func newSigningKey(ctx context.Context, ks sesame.KeyStore, master []byte, alg s
 	return k, ks.AddKey(ctx, k)
 }
 
-// pollKeys re-reads the keys every interval and installs the new set, and
-// prunes keys no token can still need.
-func pollKeys(ctx context.Context, ks sesame.KeyStore, holder *token.Keys, master []byte, alg string, retain time.Duration, log *slog.Logger) {
-	t := time.NewTicker(keyPollInterval)
-	defer t.Stop()
+// keyLoader keeps a server's key set current: it re-reads the stored keys
+// every keyPollInterval and when a published key is due to sign, prunes
+// keys no token can still need, and reloads for a token of an unknown kid.
+type keyLoader struct {
+	store  sesame.KeyStore
+	holder *token.Keys
+	master []byte
+	alg    string
+	retain time.Duration
+	log    *slog.Logger
+
+	mu         sync.Mutex // one reload at a time
+	lastForKID time.Time  // the last reload asked for by an unknown kid
+}
+
+// reload reads the keys and installs the new set. The caller holds l.mu.
+func (l *keyLoader) reload(ctx context.Context) (*token.KeySet, error) {
+	set, err := loadKeySet(ctx, l.store, l.master, l.alg, l.retain, false, l.log)
+	if err != nil {
+		if errors.Is(err, token.ErrSealedKey) {
+			err = masterKeyMismatch(err)
+		}
+		return nil, err
+	}
+	old := l.holder.Load()
+	if old.Current().ID != set.Current().ID {
+		l.log.Info("signing with a new key", "kid", set.Current().ID, "previous", old.Current().ID)
+	}
+	if k, at, ok := set.Next(); ok && newestKey(old).ID != k.ID {
+		l.log.Info("published a new key", "kid", k.ID, "signs_from", at)
+	}
+	l.holder.Store(set)
+	return set, nil
+}
+
+// unknownKID is the verifier's token.WithUnknownKID function: it reloads
+// the keys, unless a reload for an unknown kid ran within the last
+// unknownKIDReloadEvery, and reports whether kid is known now.
+func (l *keyLoader) unknownKID(ctx context.Context, kid string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if slices.Contains(l.holder.Load().KIDs(), kid) {
+		return true // another request reloaded meanwhile
+	}
+	if time.Since(l.lastForKID) < unknownKIDReloadEvery {
+		return false
+	}
+	l.lastForKID = time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	set, err := l.reload(ctx)
+	if err != nil {
+		l.log.Warn("reloading signing keys for an unknown kid", "err", err)
+		return false
+	}
+	return slices.Contains(set.KIDs(), kid)
+}
+
+// run reloads every keyPollInterval, and at the moment a published key is
+// due to sign, until ctx ends.
+func (l *keyLoader) run(ctx context.Context) {
 	for {
+		wait := keyPollInterval
+		if _, at, ok := l.holder.Load().Next(); ok {
+			wait = min(wait, max(time.Until(at), 0)+10*time.Millisecond)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
-		set, err := loadKeySet(ctx, ks, master, alg, retain, false, log)
+		l.mu.Lock()
+		set, err := l.reload(ctx)
+		l.mu.Unlock()
 		if err != nil {
 			if ctx.Err() == nil {
-				log.Warn("reloading signing keys", "err", err)
+				l.log.Warn("reloading signing keys", "err", err)
 			}
 			continue
 		}
-		if old := holder.Load(); old.Current().ID != set.Current().ID {
-			log.Info("signing with a new key", "kid", set.Current().ID, "previous", old.Current().ID)
-		}
-		holder.Store(set)
 		// Never prune the key this node signs with: after "keys rotate
 		// --signing-alg OTHER" it is retired, but this node (configured for
 		// its own algorithm) keeps signing with it until restarted.
-		cutoff := time.Now().Add(-retain)
+		cutoff := time.Now().Add(-l.retain)
 		if cur := set.Current(); !cur.RetiredAt.IsZero() && !cur.RetiredAt.After(cutoff) {
 			cutoff = cur.RetiredAt.Add(-time.Millisecond)
 		}
-		if _, err := ks.DeleteKeysRetiredBefore(ctx, cutoff); err != nil && ctx.Err() == nil {
-			log.Warn("pruning signing keys", "err", err)
+		if _, err := l.store.DeleteKeysRetiredBefore(ctx, cutoff); err != nil && ctx.Err() == nil {
+			l.log.Warn("pruning signing keys", "err", err)
 		}
 	}
 }
@@ -172,6 +254,6 @@ func keysRotate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return fmt.Errorf("keys rotate: %w", err)
 	}
-	fmt.Fprintf(stdout, "new signing key %s (%s); running servers sign with it within %s\n", k.ID, k.Alg, 2*keyPollInterval)
+	fmt.Fprintf(stdout, "new signing key %s (%s); running servers sign with it within %s\n", k.ID, k.Alg, keySignsWithin)
 	return nil
 }

@@ -273,8 +273,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	// A retired key stays published as long as a token it signed may live:
 	// the access-token TTL, the leeway, and the time other nodes may still
-	// sign with it before they notice the rotation.
-	retain := c.accessTTL + c.tokenLeeway + 2*keyPollInterval
+	// sign with it after it was retired (until the new key signs, plus a
+	// poll for a node whose timer or read was late).
+	retain := c.accessTTL + c.tokenLeeway + keySignsWithin + keyPollInterval
 	keySet, err := loadKeySet(ctx, st.keys, master, c.signingAlg, retain, true, log)
 	if errors.Is(err, token.ErrSealedKey) {
 		return masterKeyMismatch(err)
@@ -283,6 +284,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return fmt.Errorf("signing keys (--db): %w", err)
 	}
 	keys := token.NewKeys(keySet)
+	loader := &keyLoader{store: st.keys, holder: keys, master: master, alg: c.signingAlg, retain: retain, log: log}
 	// The node's one revocation set: every bearer and cookie verdict asks
 	// it, with no store read; the store's feed keeps it current (see Run
 	// below). Entries stay until their last access token has expired; a set
@@ -295,7 +297,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer stopFeed() // before the stores close
 	go revs.Run(feedCtx, func(err error) { log.Warn("revocation feed", "err", err) })
 	verifier, err := token.NewVerifier(keys, issuer, audience,
-		token.WithLeeway(c.tokenLeeway), token.WithRevocation(revs.Revoked), token.WithCache(16384))
+		token.WithLeeway(c.tokenLeeway), token.WithRevocation(revs.Revoked), token.WithCache(16384),
+		token.WithUnknownKID(loader.unknownKID))
 	if err != nil {
 		return err
 	}
@@ -365,7 +368,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go sweep(sweepCtx, log, st.sweepers, st.audit, c.auditRetention, c.sweepInterval)
-	go pollKeys(sweepCtx, st.keys, keys, master, c.signingAlg, retain, log)
+	go loader.run(sweepCtx)
 	rules.reloadOnHUP(sweepCtx, log)
 
 	errc := make(chan error, 1)
