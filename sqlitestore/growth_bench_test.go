@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/sesameauth/sesame"
+	"github.com/sesameauth/sesame/storetest"
 )
 
-// BenchmarkRefreshGrowth rotates one refresh family 31,000 times, recording
-// a token.refreshed audit event each time (what 31,000 refreshes over HTTP
+// BenchmarkRefreshGrowth rotates one refresh family 31,000 times
+// (storetest.RotateFamily), recording a token.refreshed audit event each
+// time (what 31,000 refreshes over HTTP
 // write), and reports what the database holds then: refresh-token rows,
 // audit rows and the bytes in use (pages not on the free list), and then
 // the same once the audit retention has passed (DeleteEventsBefore, where
@@ -19,37 +21,16 @@ import (
 // freed pages.
 func BenchmarkRefreshGrowth(b *testing.B) {
 	const refreshes = 31_000
-	ua := "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 	for b.Loop() {
 		path := filepath.Join(b.TempDir(), "growth.db")
 		st := open(b, path)
 		ctx := context.Background()
-		now := time.Now()
-		s := sesame.Session{ID: sesame.NewID(), UserID: sesame.NewID(), CreatedAt: now, LastSeenAt: now,
-			ExpiresAt: now.Add(720 * time.Hour), AbsoluteExpiresAt: now.Add(720 * time.Hour), Kind: sesame.KindToken,
-			IP: "203.0.113.9", UserAgent: ua}
-		_, s.SecretHash = sesame.NewSecret()
-		if err := st.CreateSession(ctx, s); err != nil {
-			b.Fatal(err)
-		}
-		_, h := sesame.NewSecret()
-		cur := sesame.RefreshToken{Hash: h, SessionID: s.ID, UserID: s.UserID, CreatedAt: now, ExpiresAt: s.ExpiresAt}
-		if err := st.CreateRefreshToken(ctx, cur); err != nil {
-			b.Fatal(err)
-		}
-		for range refreshes {
-			_, h := sesame.NewSecret()
-			next := cur
-			next.Hash, next.CreatedAt = h, time.Now()
-			if err := st.RotateRefreshToken(ctx, cur.Hash, next); err != nil {
-				b.Fatal(err)
-			}
-			cur = next
+		storetest.RotateFamily(b, st, st, refreshes, func(s sesame.Session) {
 			if err := st.Record(ctx, sesame.Event{Time: time.Now(), Type: sesame.EventTokenRefreshed, UserID: s.UserID,
-				SessionID: s.ID, IP: s.IP, UserAgent: ua}); err != nil {
+				SessionID: s.ID, IP: s.IP, UserAgent: s.UserAgent}); err != nil {
 				b.Fatal(err)
 			}
-		}
+		})
 		if _, err := st.DeleteExpired(ctx); err != nil {
 			b.Fatal(err)
 		}
