@@ -71,26 +71,24 @@ func (s *server) handleForwardAuth(kind proxyKind) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if !s.proxyPeer(r) {
-			s.decided(r, resultUntrusted, "none", nil)
+			s.decided(r, resultUntrusted, "none", nil, "")
 			s.fail(w, r, errUntrustedPeer)
 			return
 		}
 		o, err := readOriginal(kind, r)
 		if err != nil {
-			s.decided(r, resultInvalid, "none", nil)
+			s.decided(r, resultInvalid, "none", nil, "")
 			s.fail(w, r, err)
 			return
 		}
 		path, err := forwardauth.CanonicalPath(o.uri)
 		if err != nil {
-			s.decided(r, resultInvalid, "none", nil)
+			s.decided(r, resultInvalid, "none", nil, "")
 			s.fail(w, r, errBadOriginal)
 			return
 		}
 		d := s.rules().Decide(forwardauth.NormalizeHost(o.host), o.method, path)
-		log := func(result string) {
-			s.decided(r, result, d.Name(), []any{"host", o.host, "method", o.method, "path", path})
-		}
+		log := func(result string) { s.decided(r, result, d.Name(), &o, path) }
 		if d.Policy == forwardauth.Deny {
 			log(resultForbidden)
 			s.fail(w, r, errRuleForbids)
@@ -137,9 +135,6 @@ func (s *server) handleForwardAuth(kind proxyKind) http.Handler {
 				s.fail(w, r, err)
 				return
 			}
-			if tok != "" {
-				tok = "Bearer " + tok
-			}
 		}
 		h := w.Header()
 		h.Set("Remote-User", who.user.ID)
@@ -154,11 +149,16 @@ func (s *server) handleForwardAuth(kind proxyKind) http.Handler {
 
 // decided counts a decision, and logs it at debug level. Nothing in it is
 // a cookie, a token or a query string.
-func (s *server) decided(r *http.Request, result, rule string, attrs []any) {
+func (s *server) decided(r *http.Request, result, rule string, o *original, path string) {
 	s.metrics.forwardDecision(result, rule)
-	if s.Logger.Enabled(r.Context(), slog.LevelDebug) {
-		s.Logger.DebugContext(r.Context(), "forward auth", append([]any{"result", result, "rule", rule}, attrs...)...)
+	if !s.Logger.Enabled(r.Context(), slog.LevelDebug) {
+		return // and build no attributes
 	}
+	if o == nil {
+		s.Logger.DebugContext(r.Context(), "forward auth", "result", result, "rule", rule)
+		return
+	}
+	s.Logger.DebugContext(r.Context(), "forward auth", "result", result, "rule", rule, "host", o.host, "method", o.method, "path", path)
 }
 
 func (s *server) rules() *forwardauth.Rules {
@@ -381,7 +381,7 @@ type upstreamTokens struct {
 type upstreamKey struct{ session, audience string }
 
 type upstreamToken struct {
-	token string
+	token string // the Authorization value: "Bearer " and the token
 	user  string
 	exp   time.Time
 }
@@ -397,9 +397,9 @@ func newUpstreamTokens(issuer sesame.TokenIssuer, now func() time.Time) *upstrea
 	return &upstreamTokens{issuer: issuer, now: now, m: map[upstreamKey]upstreamToken{}}
 }
 
-// token returns a token for who with audience aud, lasting at most
-// upstreamTokenTTL and no longer than who's credential; "" if there is no
-// issuer or the credential ends too soon to mint one.
+// token returns "Bearer " and a token for who with audience aud, lasting
+// at most upstreamTokenTTL and no longer than who's credential; "" if there
+// is no issuer or the credential ends too soon to mint one.
 func (u *upstreamTokens) token(who forwardUser, aud string) (string, error) {
 	if u.issuer == nil {
 		return "", nil
@@ -439,6 +439,7 @@ func (u *upstreamTokens) token(who forwardUser, aud string) (string, error) {
 			clear(u.m)
 		}
 	}
+	tok = "Bearer " + tok
 	u.m[k] = upstreamToken{token: tok, user: who.user.ID, exp: exp}
 	u.mu.Unlock()
 	return tok, nil
