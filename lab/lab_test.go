@@ -213,3 +213,17 @@ func TestUnreachableStore(t *testing.T) {
 		t.Error("an unknown store was accepted")
 	}
 }
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"--quick":                               "--quick",
+		"memory,sqlite":                         "memory,sqlite",
+		"postgres://u@h:5432/t?sslmode=disable": "'postgres://u@h:5432/t?sslmode=disable'",
+		"it's":                                  `'it'\''s'`,
+		"":                                      "''",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

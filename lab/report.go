@@ -131,7 +131,7 @@ func (r *labRun) rerun(row string) string {
 		cmd += " --quick"
 	}
 	if r.storeArg != "" {
-		cmd += " --stores " + redactList(r.storeArg)
+		cmd += " --stores " + shellQuote(redactList(r.storeArg))
 	}
 	return cmd
 }
@@ -187,7 +187,11 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *childStderr {
 		r.childLog = stderr
 	}
-	r.command = "sesame lab " + strings.Join(redactArgs(args), " ")
+	quoted := redactArgs(args)
+	for i, a := range quoted {
+		quoted[i] = shellQuote(a)
+	}
+	r.command = "sesame lab " + strings.Join(quoted, " ")
 	started := time.Now()
 	r.res = &Results{Machine: machine(), Command: strings.TrimSpace(r.command), Quick: *quick, Started: started.UTC()}
 	for _, row := range rows {
@@ -349,6 +353,16 @@ func redactArgs(args []string) []string {
 		}
 	}
 	return out
+}
+
+// shellQuote quotes s for a POSIX shell if it holds anything but the
+// characters of flags, paths and plain URLs, so that a rerun command can
+// be pasted as it is (a URL's ? or & would otherwise be read by the shell).
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,:/._@=+-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func redactList(s string) string {
