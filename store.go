@@ -113,6 +113,15 @@ type EventQuery struct {
 	Limit  int    // at most this many, newest first; DefaultEventLimit if 0
 }
 
+// PageSize is how many events q asks for: Limit, DefaultEventLimit if
+// Limit is not positive, and never more than MaxEventLimit.
+func (q EventQuery) PageSize() int {
+	if q.Limit <= 0 {
+		return DefaultEventLimit
+	}
+	return min(q.Limit, MaxEventLimit)
+}
+
 // AuditLog records security events durably, for a retention its owner
 // enforces with DeleteEventsBefore.
 type AuditLog interface {

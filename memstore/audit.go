@@ -50,14 +50,9 @@ func (s *Store) Record(ctx context.Context, e sesame.Event) error {
 }
 
 // Events returns the events matching q, most recently recorded first, at
-// most q.Limit of them (sesame.DefaultEventLimit if q.Limit is not
-// positive, and never more than sesame.MaxEventLimit).
+// most q.PageSize() of them.
 func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = sesame.DefaultEventLimit
-	}
-	limit = min(limit, sesame.MaxEventLimit)
+	limit := q.PageSize()
 	a := &s.audit
 	a.mu.RLock()
 	defer a.mu.RUnlock()

@@ -18,15 +18,9 @@ func (s *Store) Record(ctx context.Context, e sesame.Event) error {
 }
 
 // Events returns the events matching q, newest first (in the order they
-// were recorded, whatever their Time): at most q.Limit,
-// sesame.DefaultEventLimit if q.Limit is not positive, and never more than
-// sesame.MaxEventLimit.
+// were recorded, whatever their Time), at most q.PageSize() of them.
 func (s *Store) Events(ctx context.Context, q sesame.EventQuery) ([]sesame.Event, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = sesame.DefaultEventLimit
-	}
-	limit = min(limit, sesame.MaxEventLimit)
+	limit := q.PageSize()
 	stmt, args := s.stmts.events, []any{limit}
 	if q.UserID != "" {
 		stmt, args = s.stmts.userEvents, []any{q.UserID, limit}
