@@ -44,7 +44,7 @@ func revokeLatency(ctx context.Context, args []string, stdout, stderr io.Writer)
 	n := fs.Int("n", 1000, "sessions (token families or cookie sessions), each ended once")
 	workers := fs.Int("workers", 4, "password grants or logins at once while the sessions are made")
 	pgURL := fs.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server: a database sesame_lab_<random> is created on it for the run and dropped after")
-	redis := fs.String("redis", defaultRedis, "Redis session store of both nodes: a database of it is claimed (it must be empty, or hold only an earlier lab run's keys) and emptied after the run")
+	redis := fs.String("redis", defaultRedis, "Redis session store of both nodes: a database of it is claimed (it must be empty, or hold only an earlier lab run's keys) and emptied after the run; empty: sessions in the PostgreSQL database")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long B is polled before an iteration counts as never refused")
 	bin := fs.String("bin", "", "sesame binary to run (default: this executable)")
 	childLog := fs.Bool("child-stderr", false, "copy the sesame binaries' stderr to ours")
@@ -187,12 +187,15 @@ func startNodePair(ctx context.Context, undo *stops, pgURL, redis, bin string, c
 		return process{}, process{}, err
 	}
 	undo.add(drop)
-	claim, err := claimRedis(ctx, redis, stderr)
-	if err != nil {
-		return process{}, process{}, err
+	store := "postgres" // -redis '': sessions in the PostgreSQL database too
+	if redis != "" {
+		claim, err := claimRedis(ctx, redis, stderr)
+		if err != nil {
+			return process{}, process{}, err
+		}
+		undo.add(claim.release)
+		redis, store = claim.url, "redis"
 	}
-	undo.add(claim.release)
-	redis = claim.url
 	path, cleanup, err := sesameBinary(ctx, bin, stderr)
 	if err != nil {
 		return process{}, process{}, err
@@ -201,7 +204,7 @@ func startNodePair(ctx context.Context, undo *stops, pgURL, redis, bin string, c
 	key := make([]byte, 32)
 	rand.Read(key)
 	srv := sesameServer{
-		bin: path, store: "redis", redis: redis,
+		bin: path, store: store, redis: redis,
 		flags: append([]string{"--db", db, "--issuer", "http://sesame-bench.test", "--hash-concurrency", "2"}, unthrottled...),
 		env:   []string{"SESAME_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key)},
 	}
@@ -302,6 +305,9 @@ func (r revokeResult) report(w io.Writer, kind revokeKind, timeout time.Duration
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", name, ms(q(xs, .5)), ms(q(xs, .9)), ms(q(xs, .99)), ms(xs[len(xs)-1]))
 	}
 	n := len(r.lat)
+	if redis == "" {
+		redis = "postgres (the same database)"
+	}
 	fmt.Fprintf(w, "### revoke-latency -kind %s: %s on node A (%s) → first 401 on node B (%s), %d %s\n\n",
 		kind.name, kind.end, kind.endReq, kind.probeReq, n, kind.plural)
 	fmt.Fprintf(w, "| | p50 | p90 | p99 | max |\n|---|---|---|---|---|\n")
