@@ -60,29 +60,10 @@ type Config struct {
 	// are counted one by one.
 	IPv6Prefix int
 
-	// Refresh, Tokens and Verifier enable the token grants (IssueTokens,
-	// Refresh, RevokeToken); without them those return ErrUnavailable.
-	Refresh  RefreshStore
-	Tokens   TokenIssuer
-	Verifier TokenVerifier
-	// Revocations learns of every session this Authenticator ends, so
-	// access tokens of that session are refused at once (optional).
+	// Revocations learns of every session this Authenticator (or the
+	// Grants built on it) ends, so access tokens of that session are
+	// refused at once (optional).
 	Revocations *RevocationSet
-	// Issuer and Audience go into every access token's iss and aud.
-	Issuer   string
-	Audience string
-	// AccessTokenTTL is an access token's lifetime (default 10m).
-	AccessTokenTTL time.Duration
-	// RefreshTokenTTL is a refresh family's lifetime from login (default
-	// 720h).
-	RefreshTokenTTL time.Duration
-	// RefreshReuseGrace is how long after a refresh token was used it
-	// still yields the same successor instead of ending its family.
-	RefreshReuseGrace time.Duration
-	// SuccessorKey (32 bytes) derives each refresh token's successor, so
-	// that a retried refresh within the grace window gets the same one
-	// without the store keeping any token in the clear.
-	SuccessorKey []byte
 
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -186,11 +167,9 @@ func New(cfg Config) *Authenticator {
 	def(&cfg.TouchInterval, min(time.Second, cfg.IdleTimeout/64))
 	def(&cfg.AccountWindow, 5*time.Minute)
 	def(&cfg.AddressWindow, time.Minute)
-	def(&cfg.AccessTokenTTL, 10*time.Minute)
 	if cfg.UserCacheTTL == 0 {
 		cfg.UserCacheTTL = time.Second
 	}
-	def(&cfg.RefreshTokenTTL, 720*time.Hour)
 	if cfg.AccountMaxFailures <= 0 {
 		cfg.AccountMaxFailures = 5
 	}
@@ -215,8 +194,9 @@ func New(cfg Config) *Authenticator {
 	return a
 }
 
-// Config returns the configuration in force, defaults included.
-func (a *Authenticator) Config() Config { return a.cfg }
+// Now is the Authenticator's clock (Config.Now), for the routes that
+// judge times alongside it.
+func (a *Authenticator) Now() time.Time { return a.cfg.Now() }
 
 // Register creates a user with the given email and password and the roles
 // (RoleUser is always added). It returns ErrInvalidEmail,
@@ -651,6 +631,28 @@ func (a *Authenticator) ChangePassword(ctx context.Context, u User, keepSessionI
 	}
 	a.audit(ctx, Event{Type: EventPasswordChanged, UserID: u.ID, SessionID: keepSessionID, IP: c.IP, UserAgent: c.UserAgent})
 	return nil
+}
+
+// User returns the user with that id (without the password hash), read
+// from the store, or ErrUserNotFound.
+func (a *Authenticator) User(ctx context.Context, id string) (User, error) {
+	u, err := a.cfg.Users.UserByID(ctx, id)
+	u.PasswordHash = ""
+	return u, err
+}
+
+// Users returns every user (without password hashes), oldest first.
+func (a *Authenticator) Users(ctx context.Context) ([]User, error) {
+	list, err := a.cfg.Users.ListUsers(ctx)
+	for i := range list {
+		list[i].PasswordHash = ""
+	}
+	return list, err
+}
+
+// Events returns the audit events q selects, newest first.
+func (a *Authenticator) Events(ctx context.Context, q EventQuery) ([]Event, error) {
+	return a.cfg.Audit.Events(ctx, q)
 }
 
 // Prepare makes the dummy hash that unknown emails are verified against,

@@ -50,6 +50,7 @@ func (c *countingHasher) Verify(ctx context.Context, enc, pw string) (bool, bool
 
 type fixture struct {
 	auth   *sesame.Authenticator
+	grants *sesame.Grants // with newTokenFixture
 	st     *countingStore
 	clk    *clock
 	hasher *countingHasher

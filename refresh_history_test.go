@@ -4,14 +4,20 @@ import (
 	"encoding/base64"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/sesameauth/sesame"
 )
 
-// fakeIssuer signs nothing: the grants only need a string.
+// fakeIssuer signs nothing: the grants only need a string, and a lifetime.
 type fakeIssuer struct{}
 
-func (fakeIssuer) Issue(c sesame.Claims) (string, error) { return "access." + c.SessionID, nil }
+func (fakeIssuer) IssueAccessToken(c sesame.Claims) (string, sesame.Claims, error) {
+	if exp := c.IssuedAt.Add(time.Minute); c.ExpiresAt.IsZero() || exp.Before(c.ExpiresAt) {
+		c.ExpiresAt = exp
+	}
+	return "access." + c.SessionID, c, nil
+}
 
 func newTokenFixture(t *testing.T) *fixture {
 	t.Helper()
@@ -19,9 +25,11 @@ func newTokenFixture(t *testing.T) *fixture {
 	for i := range key {
 		key[i] = byte(i)
 	}
-	f := newFixture(t, func(c *sesame.Config) {
-		c.Refresh, c.Tokens, c.SuccessorKey = c.Sessions.(sesame.RefreshStore), fakeIssuer{}, key
-	})
+	f := newFixture(t, nil)
+	var err error
+	if f.grants, err = sesame.NewGrants(f.auth, sesame.GrantsConfig{Backend: f.st, Issuer: fakeIssuer{}, SuccessorKey: key}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.auth.Register(t.Context(), "ada@example.test", "correct horse battery", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -33,13 +41,13 @@ func newTokenFixture(t *testing.T) *fixture {
 func refreshMany(t *testing.T, f *fixture, n int) (chain []string, sid string) {
 	t.Helper()
 	ctx := t.Context()
-	toks, err := f.auth.IssueTokens(ctx, "ada@example.test", "correct horse battery", sesame.Client{})
+	toks, err := f.grants.Password(ctx, "ada@example.test", "correct horse battery", sesame.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	chain = []string{toks.RefreshToken}
 	for range n {
-		next, err := f.auth.Refresh(ctx, chain[len(chain)-1], sesame.Client{})
+		next, err := f.grants.Refresh(ctx, chain[len(chain)-1], sesame.Client{})
 		if err != nil {
 			t.Fatalf("refresh %d: %v", len(chain), err)
 		}
@@ -58,10 +66,10 @@ func TestForgottenRetiredTokenEndsFamily(t *testing.T) {
 	if _, err := f.st.RefreshToken(ctx, sesame.HashSecret(chain[0])); !errors.Is(err, sesame.ErrInvalidGrant) {
 		t.Fatalf("the store still knows the first token (%v): the test needs it forgotten", err)
 	}
-	if _, err := f.auth.Refresh(ctx, chain[0], sesame.Client{}); !errors.Is(err, sesame.ErrInvalidGrant) {
+	if _, err := f.grants.Refresh(ctx, chain[0], sesame.Client{}); !errors.Is(err, sesame.ErrInvalidGrant) {
 		t.Fatalf("Refresh(a forgotten retired token) = %v, want ErrInvalidGrant", err)
 	}
-	if _, err := f.auth.Refresh(ctx, chain[len(chain)-1], sesame.Client{}); !errors.Is(err, sesame.ErrInvalidGrant) {
+	if _, err := f.grants.Refresh(ctx, chain[len(chain)-1], sesame.Client{}); !errors.Is(err, sesame.ErrInvalidGrant) {
 		t.Errorf("after a forgotten retired token came back, the current token still refreshes (%v): the family lives on", err)
 	}
 	events, _ := f.st.Events(ctx, sesame.EventQuery{Limit: 1})
@@ -76,10 +84,10 @@ func TestRevokeForgottenToken(t *testing.T) {
 	f := newTokenFixture(t)
 	ctx := t.Context()
 	chain, _ := refreshMany(t, f, sesame.RetiredRefreshTokensKept+3)
-	if err := f.auth.RevokeToken(ctx, chain[1], sesame.Client{}); err != nil {
+	if err := f.grants.Revoke(ctx, chain[1], sesame.Client{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.auth.Refresh(ctx, chain[len(chain)-1], sesame.Client{}); !errors.Is(err, sesame.ErrInvalidGrant) {
+	if _, err := f.grants.Refresh(ctx, chain[len(chain)-1], sesame.Client{}); !errors.Is(err, sesame.ErrInvalidGrant) {
 		t.Errorf("Refresh(current token) after revoking a forgotten one = %v, want ErrInvalidGrant", err)
 	}
 }
@@ -106,14 +114,14 @@ func TestForgedFamilyTokenEndsNothing(t *testing.T) {
 		"another version": forged(func(b []byte) { b[0] = 2 }),
 		"truncated":       chain[0][:len(chain[0])-2],
 	} {
-		if _, err := f.auth.Refresh(ctx, tok, sesame.Client{}); !errors.Is(err, sesame.ErrInvalidGrant) {
+		if _, err := f.grants.Refresh(ctx, tok, sesame.Client{}); !errors.Is(err, sesame.ErrInvalidGrant) {
 			t.Errorf("Refresh(forged token, %s) = %v, want ErrInvalidGrant", name, err)
 		}
-		if err := f.auth.RevokeToken(ctx, tok, sesame.Client{}); err != nil {
+		if err := f.grants.Revoke(ctx, tok, sesame.Client{}); err != nil {
 			t.Errorf("RevokeToken(forged token, %s) = %v", name, err)
 		}
 	}
-	if _, err := f.auth.Refresh(ctx, chain[len(chain)-1], sesame.Client{}); err != nil {
+	if _, err := f.grants.Refresh(ctx, chain[len(chain)-1], sesame.Client{}); err != nil {
 		t.Errorf("after forged tokens, the current token no longer refreshes: %v", err)
 	}
 }

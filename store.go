@@ -71,6 +71,17 @@ type SessionStore interface {
 	DeleteUserSessions(ctx context.Context, userID, exceptID string) ([]string, error)
 }
 
+// SessionBackend is the one store that keeps sessions, the refresh
+// families that are sessions of KindToken, and the log of every session it
+// ended: one value, because ending a session ends its family and logs the
+// revocation in the same step. Every session store (memstore, sqlitestore,
+// pgstore, redisstore) is one.
+type SessionBackend interface {
+	SessionStore
+	RefreshStore
+	RevocationLog
+}
+
 // Event is one entry of the audit log.
 type Event struct {
 	Time      time.Time

@@ -7,11 +7,20 @@ import (
 	"time"
 )
 
-// TokenIssuer signs access tokens (package token implements it).
+// TokenIssuer signs access tokens (package token implements it). It alone
+// decides what every access token says about where it comes from and how
+// long it lives: its issuer, its default audience and its lifetime. A
+// caller names whose token it is and, at most, a deadline it must not
+// outlive and an audience other than the default.
 type TokenIssuer interface {
-	// Issue returns the signed compact JWT for c; it sets c.ID (jti) if
-	// empty.
-	Issue(c Claims) (string, error)
+	// IssueAccessToken signs an access token for c.Subject, c.SessionID,
+	// c.Email and c.Roles, and returns it with the claims it carries. The
+	// issuer sets iss; aud is its own unless c.Audience is set; iat and nbf
+	// are c.IssuedAt (now if zero); exp is the issuer's lifetime after iat,
+	// or c.ExpiresAt if that is earlier; jti is fresh. It returns an error,
+	// handing out nothing, for claims a verifier would refuse (no subject or
+	// session, an expiry not after the issue time).
+	IssueAccessToken(c Claims) (string, Claims, error)
 }
 
 // TokenVerifier verifies access tokens (package token implements it).
@@ -35,21 +44,66 @@ type Tokens struct {
 	SessionID        string
 }
 
-func (a *Authenticator) tokensEnabled() error {
-	if a.cfg.Refresh == nil || a.cfg.Tokens == nil || len(a.cfg.SuccessorKey) < 32 {
-		return errors.New("sesame: token grants are not configured")
-	}
-	return nil
+// GrantsConfig configures Grants. Backend, Issuer and a 32-byte
+// SuccessorKey are required.
+type GrantsConfig struct {
+	// Backend keeps the refresh families: the session store of the
+	// Authenticator the grants are built on (a family is a session record
+	// of KindToken, ended like any other session).
+	Backend SessionBackend
+	// Issuer signs the access tokens and decides their iss, aud and
+	// lifetime.
+	Issuer TokenIssuer
+	// Verifier lets Revoke end the family of an access token; without it,
+	// Revoke ends families by refresh token only.
+	Verifier TokenVerifier
+	// RefreshTokenTTL is a refresh family's lifetime from login (default
+	// 720h).
+	RefreshTokenTTL time.Duration
+	// RefreshReuseGrace is how long after a refresh token was used it
+	// still yields the same successor instead of ending its family.
+	RefreshReuseGrace time.Duration
+	// SuccessorKey (at least 32 bytes) derives each refresh token's
+	// successor, so that a retried refresh within the grace window gets
+	// the same one without the store keeping any token in the clear, and
+	// authenticates the family and generation a refresh token names (see
+	// refreshtoken.go). It never leaves the Grants.
+	SuccessorKey []byte
 }
 
-// IssueTokens checks email and password (under the login throttle, with
-// the same errors as Login) and starts a refresh family: a session record
-// of KindToken that lasts RefreshTokenTTL, its first refresh token and an
-// access token.
-func (a *Authenticator) IssueTokens(ctx context.Context, email, password string, c Client) (Tokens, error) {
-	if err := a.tokensEnabled(); err != nil {
-		return Tokens{}, err
+// Grants are the OAuth 2.0 token grants: the password grant (Password),
+// the refresh-token grant (Refresh) and token revocation (Revoke, RFC
+// 7009). They are built on an Authenticator, which checks passwords under
+// its throttle, ends sessions (telling its revocation set) and records the
+// audit events. Grants are safe for concurrent use.
+type Grants struct {
+	auth *Authenticator
+	cfg  GrantsConfig
+}
+
+// NewGrants returns the token grants over auth and cfg, with defaults
+// filled in. It returns an error if Backend or Issuer is missing or the
+// successor key is shorter than 32 bytes.
+func NewGrants(auth *Authenticator, cfg GrantsConfig) (*Grants, error) {
+	switch {
+	case auth == nil || cfg.Backend == nil || cfg.Issuer == nil:
+		return nil, errors.New("sesame: NewGrants: an Authenticator, a Backend and an Issuer are required")
+	case len(cfg.SuccessorKey) < 32:
+		return nil, errors.New("sesame: NewGrants: the successor key must be at least 32 bytes")
 	}
+	if cfg.RefreshTokenTTL <= 0 {
+		cfg.RefreshTokenTTL = 720 * time.Hour
+	}
+	cfg.SuccessorKey = append([]byte(nil), cfg.SuccessorKey...)
+	return &Grants{auth: auth, cfg: cfg}, nil
+}
+
+// Password is the password grant: it checks email and password (under the
+// login throttle, with the same errors as Authenticator.Login) and starts a
+// refresh family: a session record of KindToken that lasts RefreshTokenTTL,
+// its first refresh token and an access token.
+func (g *Grants) Password(ctx context.Context, email, password string, c Client) (Tokens, error) {
+	a := g.auth
 	u, err := a.CheckPassword(ctx, email, password, c)
 	if err != nil {
 		return Tokens{}, err
@@ -62,20 +116,20 @@ func (a *Authenticator) IssueTokens(ctx context.Context, email, password string,
 		UserID:            u.ID,
 		CreatedAt:         now,
 		LastSeenAt:        now,
-		ExpiresAt:         now.Add(a.cfg.RefreshTokenTTL),
-		AbsoluteExpiresAt: now.Add(a.cfg.RefreshTokenTTL),
+		ExpiresAt:         now.Add(g.cfg.RefreshTokenTTL),
+		AbsoluteExpiresAt: now.Add(g.cfg.RefreshTokenTTL),
 		IP:                c.IP,
 		UserAgent:         c.UserAgent,
 		Kind:              KindToken,
 	}
-	if err := a.cfg.Sessions.CreateSession(ctx, s); err != nil {
+	if err := g.cfg.Backend.CreateSession(ctx, s); err != nil {
 		return Tokens{}, err
 	}
-	refresh, hash := newRefreshToken(a.cfg.SuccessorKey, u.ID, s.ID)
-	if err := a.cfg.Refresh.CreateRefreshToken(ctx, RefreshToken{Hash: hash, SessionID: s.ID, UserID: u.ID, CreatedAt: now, ExpiresAt: s.ExpiresAt}); err != nil {
+	refresh, hash := newRefreshToken(g.cfg.SuccessorKey, u.ID, s.ID)
+	if err := g.cfg.Backend.CreateRefreshToken(ctx, RefreshToken{Hash: hash, SessionID: s.ID, UserID: u.ID, CreatedAt: now, ExpiresAt: s.ExpiresAt}); err != nil {
 		return Tokens{}, err
 	}
-	access, ttl, err := a.accessToken(u, s.ID, s.ExpiresAt, now)
+	access, ttl, err := g.accessToken(u, s.ID, s.ExpiresAt, now)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -85,42 +139,35 @@ func (a *Authenticator) IssueTokens(ctx context.Context, email, password string,
 }
 
 // accessToken signs an access token for the session, expiring no later
-// than the family does.
-func (a *Authenticator) accessToken(u User, sid string, familyEnd, now time.Time) (string, int, error) {
-	exp := now.Add(a.cfg.AccessTokenTTL)
-	if familyEnd.Before(exp) {
-		exp = familyEnd
-	}
-	aud := a.cfg.Audience
-	if aud == "" {
-		aud = a.cfg.Issuer
-	}
-	tok, err := a.cfg.Tokens.Issue(Claims{
-		Issuer: a.cfg.Issuer, Subject: u.ID, Audience: []string{aud},
-		ExpiresAt: exp, IssuedAt: now, NotBefore: now,
-		SessionID: sid, Email: u.Email, Roles: u.Roles,
+// than the family does, and returns it with its lifetime in seconds.
+func (g *Grants) accessToken(u User, sid string, familyEnd, now time.Time) (string, int, error) {
+	tok, c, err := g.cfg.Issuer.IssueAccessToken(Claims{
+		Subject: u.ID, SessionID: sid, Email: u.Email, Roles: u.Roles,
+		IssuedAt: now, ExpiresAt: familyEnd,
 	})
-	return tok, int(exp.Sub(now) / time.Second), err
+	if err != nil {
+		return "", 0, err
+	}
+	return tok, int(c.ExpiresAt.Sub(now) / time.Second), nil
 }
 
-// Refresh exchanges a refresh token for a new one and a new access token.
-// It returns ErrInvalidGrant for an unknown, expired or ended token. A
-// retired token presented again within RefreshReuseGrace, while its
-// successor is still current, yields that same successor; outside it, the
-// whole family ends at once (its access tokens included) and the answer is
-// ErrInvalidGrant. That holds too for a retired token so old that the store
-// has forgotten it: the token names its family and generation.
-func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (Tokens, error) {
-	if err := a.tokensEnabled(); err != nil {
-		return Tokens{}, err
-	}
-	if !validRefreshToken(a.cfg.SuccessorKey, refresh) {
+// Refresh is the refresh-token grant: it exchanges a refresh token for a
+// new one and a new access token. It returns ErrInvalidGrant for an
+// unknown, expired or ended token. A retired token presented again within
+// RefreshReuseGrace, while its successor is still current, yields that
+// same successor; outside it, the whole family ends at once (its access
+// tokens included) and the answer is ErrInvalidGrant. That holds too for a
+// retired token so old that the store has forgotten it: the token names its
+// family and generation.
+func (g *Grants) Refresh(ctx context.Context, refresh string, c Client) (Tokens, error) {
+	a := g.auth
+	if !validRefreshToken(g.cfg.SuccessorKey, refresh) {
 		return Tokens{}, ErrInvalidGrant
 	}
 	hash := HashSecret(refresh)
-	old, err := a.cfg.Refresh.RefreshToken(ctx, hash)
+	old, err := g.cfg.Backend.RefreshToken(ctx, hash)
 	if errors.Is(err, ErrInvalidGrant) {
-		return Tokens{}, a.forgottenRefresh(ctx, refresh, c)
+		return Tokens{}, g.forgottenRefresh(ctx, refresh, c)
 	}
 	if err != nil {
 		return Tokens{}, err
@@ -139,28 +186,28 @@ func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (
 	}
 	// Mint before rotating: a failure here leaves the presented token
 	// current, so a retry is not mistaken for a replay.
-	access, ttl, err := a.accessToken(u, old.SessionID, old.ExpiresAt, now)
+	access, ttl, err := g.accessToken(u, old.SessionID, old.ExpiresAt, now)
 	if err != nil {
 		return Tokens{}, err
 	}
-	next := successorRefreshToken(a.cfg.SuccessorKey, refresh, refreshID{old.UserID, old.SessionID, old.Generation + 1})
+	next := successorRefreshToken(g.cfg.SuccessorKey, refresh, refreshID{old.UserID, old.SessionID, old.Generation + 1})
 	nextHash := HashSecret(next)
-	err = a.cfg.Refresh.RotateRefreshToken(ctx, hash, RefreshToken{Hash: nextHash, SessionID: old.SessionID, UserID: old.UserID, CreatedAt: now, ExpiresAt: old.ExpiresAt})
+	err = g.cfg.Backend.RotateRefreshToken(ctx, hash, RefreshToken{Hash: nextHash, SessionID: old.SessionID, UserID: old.UserID, CreatedAt: now, ExpiresAt: old.ExpiresAt})
 	var reuse *ReuseError
 	switch {
 	case errors.As(err, &reuse):
-		inGrace := a.cfg.RefreshReuseGrace > 0 && reuse.SuccessorCurrent &&
-			now.Sub(reuse.Token.RetiredAt) <= a.cfg.RefreshReuseGrace &&
+		inGrace := g.cfg.RefreshReuseGrace > 0 && reuse.SuccessorCurrent &&
+			now.Sub(reuse.Token.RetiredAt) <= g.cfg.RefreshReuseGrace &&
 			hmac.Equal(reuse.Token.SuccessorHash[:], nextHash[:])
 		if !inGrace {
-			return Tokens{}, a.reuseDetected(ctx, old, c)
+			return Tokens{}, g.reuseDetected(ctx, old, c)
 		}
 	case err != nil:
 		return Tokens{}, err
 	}
 	// Record the use for the device list: at most one write a TouchInterval.
 	if now.Sub(old.CreatedAt) >= a.cfg.TouchInterval {
-		switch err := a.cfg.Sessions.TouchSession(ctx, old.UserID, old.SessionID, now, old.ExpiresAt); {
+		switch err := g.cfg.Backend.TouchSession(ctx, old.UserID, old.SessionID, now, old.ExpiresAt); {
 		case errors.Is(err, ErrSessionNotFound):
 			return Tokens{}, ErrInvalidGrant // the family ended while we rotated
 		case err != nil:
@@ -177,12 +224,12 @@ func (a *Authenticator) Refresh(ctx context.Context, refresh string, c Client) (
 // tokens): a reuse, so the family ends. Anything else (a family that
 // ended, a token of the earlier form, one from the future) is only
 // ErrInvalidGrant.
-func (a *Authenticator) forgottenRefresh(ctx context.Context, refresh string, c Client) error {
-	id, ok := parseRefreshToken(a.cfg.SuccessorKey, refresh)
+func (g *Grants) forgottenRefresh(ctx context.Context, refresh string, c Client) error {
+	id, ok := parseRefreshToken(g.cfg.SuccessorKey, refresh)
 	if !ok {
 		return ErrInvalidGrant
 	}
-	cur, err := a.cfg.Refresh.CurrentRefreshToken(ctx, id.userID, id.sessionID)
+	cur, err := g.cfg.Backend.CurrentRefreshToken(ctx, id.userID, id.sessionID)
 	switch {
 	case errors.Is(err, ErrInvalidGrant):
 		return ErrInvalidGrant
@@ -191,11 +238,12 @@ func (a *Authenticator) forgottenRefresh(ctx context.Context, refresh string, c 
 	case id.generation >= cur.Generation:
 		return ErrInvalidGrant
 	}
-	return a.reuseDetected(ctx, cur, c)
+	return g.reuseDetected(ctx, cur, c)
 }
 
 // reuseDetected ends the family of a replayed refresh token.
-func (a *Authenticator) reuseDetected(ctx context.Context, old RefreshToken, c Client) error {
+func (g *Grants) reuseDetected(ctx context.Context, old RefreshToken, c Client) error {
+	a := g.auth
 	if err := a.endSession(ctx, old.UserID, old.SessionID); err != nil {
 		return err
 	}
@@ -204,21 +252,18 @@ func (a *Authenticator) reuseDetected(ctx context.Context, old RefreshToken, c C
 	return ErrInvalidGrant
 }
 
-// RevokeToken ends the family of a refresh token or an access token (RFC
-// 7009). A token that is unknown, malformed, expired or already revoked is
-// not an error: there is nothing left to end.
-func (a *Authenticator) RevokeToken(ctx context.Context, token string, c Client) error {
-	if err := a.tokensEnabled(); err != nil {
-		return err
-	}
+// Revoke ends the family of a refresh token or an access token (RFC 7009).
+// A token that is unknown, malformed, expired or already revoked is not an
+// error: there is nothing left to end.
+func (g *Grants) Revoke(ctx context.Context, token string, c Client) error {
 	var sid, userID string
-	if validRefreshToken(a.cfg.SuccessorKey, token) {
-		rt, err := a.cfg.Refresh.RefreshToken(ctx, HashSecret(token))
+	if validRefreshToken(g.cfg.SuccessorKey, token) {
+		rt, err := g.cfg.Backend.RefreshToken(ctx, HashSecret(token))
 		switch {
 		case errors.Is(err, ErrInvalidGrant):
 			// A retired token the store forgot still names its family.
-			if id, ok := parseRefreshToken(a.cfg.SuccessorKey, token); ok {
-				switch cur, err := a.cfg.Refresh.CurrentRefreshToken(ctx, id.userID, id.sessionID); {
+			if id, ok := parseRefreshToken(g.cfg.SuccessorKey, token); ok {
+				switch cur, err := g.cfg.Backend.CurrentRefreshToken(ctx, id.userID, id.sessionID); {
 				case errors.Is(err, ErrInvalidGrant):
 				case err != nil:
 					return err
@@ -231,8 +276,8 @@ func (a *Authenticator) RevokeToken(ctx context.Context, token string, c Client)
 		default:
 			sid, userID = rt.SessionID, rt.UserID
 		}
-	} else if a.cfg.Verifier != nil {
-		claims, err := a.cfg.Verifier.Verify(ctx, token)
+	} else if g.cfg.Verifier != nil {
+		claims, err := g.cfg.Verifier.Verify(ctx, token)
 		switch {
 		case errors.Is(err, ErrInvalidToken):
 		case err != nil:
@@ -244,9 +289,9 @@ func (a *Authenticator) RevokeToken(ctx context.Context, token string, c Client)
 	if sid == "" {
 		return nil
 	}
-	if err := a.endSession(ctx, userID, sid); err != nil {
+	if err := g.auth.endSession(ctx, userID, sid); err != nil {
 		return err
 	}
-	a.audit(ctx, Event{Type: EventTokenRevoked, UserID: userID, SessionID: sid, IP: c.IP, UserAgent: c.UserAgent})
+	g.auth.audit(ctx, Event{Type: EventTokenRevoked, UserID: userID, SessionID: sid, IP: c.IP, UserAgent: c.UserAgent})
 	return nil
 }

@@ -60,6 +60,7 @@ func (f *flakyRevocations) Revoked(sid string, iat time.Time) (bool, error) {
 // and two signed-in users, each with a session cookie and a token family.
 type fixture struct {
 	auth     *sesame.Authenticator
+	grants   *sesame.Grants
 	sessions *flakySessions
 	revs     *flakyRevocations
 	verifier *token.Verifier
@@ -106,11 +107,16 @@ func newFixture(t testing.TB) *fixture {
 	rand.Read(succ)
 	f.auth = sesame.New(sesame.Config{
 		Users: st, Sessions: f.sessions, Audit: st, Limiter: st,
-		Hasher:  password.NewHasher(password.Fast),
-		Refresh: st, Verifier: f.verifier, Revocations: f.revs.set,
-		Tokens: &token.Issuer{Keys: f.keys, Issuer: testIssuer, Audience: []string{testIssuer}},
-		Issuer: testIssuer, Audience: testIssuer, SuccessorKey: succ,
+		Hasher:      password.NewHasher(password.Fast),
+		Revocations: f.revs.set,
 	})
+	f.grants, err = sesame.NewGrants(f.auth, sesame.GrantsConfig{
+		Backend: f.sessions, Verifier: f.verifier, SuccessorKey: succ,
+		Issuer: &token.Issuer{Keys: f.keys, Issuer: testIssuer, Audience: []string{testIssuer}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, u := range []struct {
 		email string
 		roles []string
@@ -128,7 +134,7 @@ func newFixture(t testing.TB) *fixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		toks, err := f.auth.IssueTokens(ctx, u.email, pw, sesame.Client{})
+		toks, err := f.grants.Password(ctx, u.email, pw, sesame.Client{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,7 +390,7 @@ func TestEndedSessions(t *testing.T) {
 	check(t, "cookie after logout", h, req("GET", cookie(f.user.cookie)), unauthenticated)
 
 	check(t, "bearer before revocation", h, req("GET", bearer(f.user.access)), ok("token", f.user.Email))
-	if err := f.auth.RevokeToken(ctx, f.user.refresh, sesame.Client{}); err != nil {
+	if err := f.grants.Revoke(ctx, f.user.refresh, sesame.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	check(t, "bearer after its family was revoked", h, req("GET", bearer(f.user.access)), invalidToken)

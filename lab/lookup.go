@@ -216,7 +216,7 @@ func countLookups(ctx context.Context, r *labRun, kind string, n int, spread tim
 	lim := memstore.New()
 	auth := sesame.New(sesame.Config{
 		Users: users, Sessions: sessions, Audit: lim, Limiter: lim, Hasher: password.NewHasher(password.Params{}),
-		Revocations: revs, SessionCache: cache, Verifier: verifier, Issuer: iss, Audience: iss, AccessTokenTTL: ttl,
+		Revocations: revs, SessionCache: cache,
 	})
 	access, err := (&token.Issuer{Keys: keys, Issuer: iss, Audience: []string{iss}, TTL: ttl}).Issue(sesame.Claims{
 		Subject: u.ID, SessionID: tokSession.ID, Email: u.Email, Roles: u.Roles, IssuedAt: now, NotBefore: now, ExpiresAt: now.Add(ttl), ID: sesame.NewID(),

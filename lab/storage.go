@@ -124,7 +124,7 @@ func heapBytes() int64 {
 const labUserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 // signIns makes what a sign-in leaves on the server: a cookie session, or
-// a token session with its first refresh token (tokens.go's IssueTokens).
+// a token session with its first refresh token (tokens.go's Grants.Password).
 // Every string is a fresh allocation, as one read from a request is.
 func signIns(ctx context.Context, s *labStore, n int, withTokens bool, workers int) error {
 	now := time.Now()

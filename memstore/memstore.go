@@ -39,6 +39,7 @@ var (
 	_ sesame.Sweeper        = (*Store)(nil)
 	_ sesame.Pinger         = (*Store)(nil)
 	_ sesame.RefreshStore   = (*Store)(nil)
+	_ sesame.SessionBackend = (*Store)(nil)
 	_ sesame.RevocationLog  = (*Store)(nil)
 	_ sesame.KeyStore       = (*Store)(nil)
 )

@@ -65,6 +65,7 @@ var (
 	_ sesame.SessionCounter = (*Store)(nil)
 	_ sesame.Sweeper        = (*Store)(nil)
 	_ sesame.RefreshStore   = (*Store)(nil)
+	_ sesame.SessionBackend = (*Store)(nil)
 	_ sesame.RevocationLog  = (*Store)(nil)
 	_ sesame.KeyStore       = (*Store)(nil)
 )

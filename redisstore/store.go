@@ -7,10 +7,11 @@
 //	if err != nil { ... } // matches sesame.ErrUnavailable if Redis does not answer
 //	defer st.Close()
 //	auth := sesame.New(sesame.Config{Users: sql, Audit: sql, Sessions: st,
-//		Refresh: st, Limiter: st, ...})
+//		Limiter: st, ...})
+//	grants, err := sesame.NewGrants(auth, sesame.GrantsConfig{Backend: st, ...})
 //
-// One [Store] implements [sesame.SessionStore], [sesame.RefreshStore],
-// [sesame.RevocationLog], [sesame.Limiter], [sesame.Pinger] and
+// One [Store] implements [sesame.SessionBackend] ([sesame.SessionStore],
+// [sesame.RefreshStore], [sesame.RevocationLog]), [sesame.Limiter], [sesame.Pinger] and
 // [sesame.SessionCounter]. It does not implement [sesame.Sweeper]: every
 // key carries a Redis TTL at the latest deadline of what it holds, and
 // the writes that share a key forget what in it has expired (see Data
@@ -163,6 +164,7 @@ import (
 var (
 	_ sesame.SessionStore   = (*Store)(nil)
 	_ sesame.RefreshStore   = (*Store)(nil)
+	_ sesame.SessionBackend = (*Store)(nil)
 	_ sesame.RevocationLog  = (*Store)(nil)
 	_ sesame.Limiter        = (*Store)(nil)
 	_ sesame.Pinger         = (*Store)(nil)

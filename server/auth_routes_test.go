@@ -73,12 +73,17 @@ func newRoutesServer(t *testing.T) (http.Handler, *downSessions, routesAccount, 
 	rand.Read(succ)
 	auth := sesame.New(sesame.Config{
 		Users: st, Sessions: sessions, Audit: st, Limiter: st, Hasher: hasher,
-		Refresh: st, Verifier: ver, Revocations: revs,
-		Tokens: &token.Issuer{Keys: keys, Issuer: routesIssuer, Audience: []string{routesIssuer}},
-		Issuer: routesIssuer, Audience: routesIssuer, SuccessorKey: succ, Logger: log,
+		Revocations: revs, Logger: log,
 	})
+	grants, err := sesame.NewGrants(auth, sesame.GrantsConfig{
+		Backend: sessions, Verifier: ver, SuccessorKey: succ,
+		Issuer: &token.Issuer{Keys: keys, Issuer: routesIssuer, Audience: []string{routesIssuer}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := server.NewServer(server.Deps{
-		Auth: auth, Users: st, Sessions: sessions, Audit: st, Hasher: hasher, Logger: log,
+		Auth: auth, Grants: grants, LiveSessions: sessions, Ready: []sesame.Pinger{st}, Hasher: hasher, Logger: log,
 		Registration: "closed", Verifier: ver, JWKS: func() []byte { return keys.Load().JWKS() },
 		Issuer: routesIssuer, SigningAlg: token.EdDSA,
 	})
@@ -96,7 +101,7 @@ func newRoutesServer(t *testing.T) (http.Handler, *downSessions, routesAccount, 
 		if err != nil {
 			t.Fatal(err)
 		}
-		toks, err := auth.IssueTokens(ctx, email, pw, sesame.Client{})
+		toks, err := grants.Password(ctx, email, pw, sesame.Client{})
 		if err != nil {
 			t.Fatal(err)
 		}

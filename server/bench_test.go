@@ -22,7 +22,7 @@ import (
 func BenchmarkGetSession(b *testing.B) {
 	st := memstore.New()
 	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
-	h, err := server.NewServer(server.Deps{Auth: auth, Users: st, Sessions: st, Audit: st})
+	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func BenchmarkBare(b *testing.B) {
 func BenchmarkAuthRequest(b *testing.B) {
 	st := memstore.New()
 	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
-	h, err := server.NewServer(server.Deps{Auth: auth, Users: st, Sessions: st, Audit: st, Issuer: "https://sesame.example.test",
+	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st}, Issuer: "https://sesame.example.test",
 		TokenIssuer: benchIssuer(b)})
 	if err != nil {
 		b.Fatal(err)

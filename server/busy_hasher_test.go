@@ -44,7 +44,7 @@ func TestLoginFloodWhileHasherBusy(t *testing.T) {
 		Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: busyHasher{},
 		AddressMaxFailures: 1 << 20, AccountMaxFailures: 1 << 20, Logger: log,
 	})
-	h, err := server.NewServer(server.Deps{Auth: auth, Users: st, Sessions: st, Audit: st, Hasher: busyHasher{}, Logger: log})
+	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st}, Hasher: busyHasher{}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

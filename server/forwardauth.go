@@ -420,14 +420,15 @@ func (u *upstreamTokens) token(who forwardUser, aud string) (string, error) {
 	if !exp.After(iat) {
 		return "", nil
 	}
-	tok, err := u.issuer.Issue(sesame.Claims{
+	tok, c, err := u.issuer.IssueAccessToken(sesame.Claims{
 		Subject: who.user.ID, Audience: []string{aud}, SessionID: who.session,
 		Email: who.user.Email, Roles: who.user.Roles,
-		IssuedAt: iat, NotBefore: iat, ExpiresAt: exp,
+		IssuedAt: iat, ExpiresAt: exp,
 	})
 	if err != nil {
 		return "", err
 	}
+	exp = c.ExpiresAt // the issuer's lifetime may be shorter still
 	u.mu.Lock()
 	if len(u.m) >= maxUpstreamTokens {
 		for k, t := range u.m {

@@ -17,7 +17,7 @@ import (
 func TestForwardAuthPeers(t *testing.T) {
 	st := memstore.New()
 	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
-	h, err := server.NewServer(server.Deps{Auth: auth, Users: st, Sessions: st, Audit: st,
+	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st},
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, Issuer: "https://sesame.example.test"})
 	if err != nil {
 		t.Fatal(err)

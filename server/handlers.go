@@ -288,7 +288,7 @@ func (s *server) handleAdminUsers() http.Handler {
 		Users []adminUserJSON `json:"users"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		list, err := s.Users.ListUsers(r.Context())
+		list, err := s.Auth.Users(r.Context())
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -305,7 +305,7 @@ func (s *server) handleAdminRevoke() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := caller(r)
 		id := r.PathValue("id")
-		if _, err := s.Users.UserByID(r.Context(), id); err != nil {
+		if _, err := s.Auth.User(r.Context(), id); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -348,7 +348,7 @@ func (s *server) handleAdminUpdateUser() http.Handler {
 				}
 			}
 		}
-		u, err := s.Users.UserByID(r.Context(), id)
+		u, err := s.Auth.User(r.Context(), id)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -415,7 +415,7 @@ func (s *server) handleAdminAudit() http.Handler {
 			}
 			q.Limit = n
 		}
-		list, err := s.Audit.Events(r.Context(), q)
+		list, err := s.Auth.Events(r.Context(), q)
 		if err != nil {
 			s.fail(w, r, err)
 			return

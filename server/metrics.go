@@ -36,7 +36,7 @@ type HashStats interface {
 // store counts its sessions at most once in that time.
 const liveSampleEvery = 10 * time.Second
 
-func newMetrics(reg prometheus.Registerer, sessions sesame.SessionStore, hasher sesame.Hasher, now func() time.Time) *metrics {
+func newMetrics(reg prometheus.Registerer, counter sesame.SessionCounter, hasher sesame.Hasher, now func() time.Time) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sesame_http_requests_total",
@@ -60,7 +60,7 @@ func newMetrics(reg prometheus.Registerer, sessions sesame.SessionStore, hasher 
 	for _, o := range []string{"succeeded", "failed", "rate_limited", "busy", "error"} {
 		m.logins.WithLabelValues(o)
 	}
-	if c, ok := sessions.(sesame.SessionCounter); ok {
+	if c := counter; c != nil {
 		live := &sampled{count: c.CountSessions, every: liveSampleEvery, now: now}
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sesame_sessions_live",

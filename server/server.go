@@ -31,23 +31,30 @@ const CookieName = httpauth.DefaultCookieName
 // Secure), so every host under the domain receives it.
 const DomainCookieName = "__Secure-sesame"
 
-// Deps is everything the server needs. Auth, Users, Sessions and Audit are
-// required.
+// Deps is everything the server needs: the services it answers with, not
+// the stores behind them. Auth is required.
 type Deps struct {
-	Auth     *sesame.Authenticator
-	Users    sesame.UserStore
-	Sessions sesame.SessionStore
-	Audit    sesame.AuditLog
-	Hasher   sesame.Hasher
-	Logger   *slog.Logger
+	// Auth registers users, signs them in, authenticates cookies, ends
+	// sessions and reads users and the audit log for the admin routes.
+	Auth *sesame.Authenticator
+	// Grants serve POST /v1/token and /v1/token/revoke; without them those
+	// answer 503.
+	Grants *sesame.Grants
+	// LiveSessions counts live sessions for the sesame_sessions_live gauge
+	// (optional).
+	LiveSessions sesame.SessionCounter
+	// Hasher, if it says how busy it is (HashStats, as password.Hasher
+	// does), feeds the hashing gauges (optional).
+	Hasher sesame.Hasher
+	Logger *slog.Logger
 	// Registry receives the server's metrics; /metrics serves it. A fresh
 	// one (with the Go and process collectors) if nil.
 	Registry *prometheus.Registry
 	// MetricsElsewhere leaves /metrics off the API (404): the caller
 	// serves the Registry on a listener of its own (MetricsHandler).
 	MetricsElsewhere bool
-	// Ready lists what /readyz asks; the stores above that implement
-	// sesame.Pinger are asked anyway.
+	// Ready lists what /readyz asks: every store that implements
+	// sesame.Pinger.
 	Ready []sesame.Pinger
 	// Registration is "open" (default) or "closed".
 	Registration string
@@ -68,13 +75,14 @@ type Deps struct {
 	// forwardauth.SignedInDefault.
 	AccessRules func() *forwardauth.Rules
 
-	// TokenIssuer signs access tokens outside a grant: forward auth mints
-	// the short-lived upstream tokens with it. Without it forward auth
-	// passes the identity headers but no Authorization.
+	// TokenIssuer signs access tokens outside a grant (the Grants sign
+	// with the same one): forward auth mints the short-lived upstream
+	// tokens with it. Without it forward auth passes the identity headers
+	// but no Authorization.
 	TokenIssuer sesame.TokenIssuer
 
 	// Verifier checks bearer access tokens; without it only cookies
-	// authenticate and the token endpoints answer 503.
+	// authenticate.
 	Verifier sesame.TokenVerifier
 	// JWKS returns the current JSON Web Key Set document.
 	JWKS func() []byte
@@ -114,11 +122,11 @@ func NewServer(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{Deps: d, origins: o, metrics: newMetrics(d.Registry, d.Sessions, d.Hasher, time.Now), cookieName: CookieName}
+	s := &server{Deps: d, origins: o, metrics: newMetrics(d.Registry, d.LiveSessions, d.Hasher, time.Now), cookieName: CookieName}
 	if d.CookieDomain != "" {
 		s.cookieName = DomainCookieName
 	}
-	s.upstream = newUpstreamTokens(d.TokenIssuer, d.Auth.Config().Now)
+	s.upstream = newUpstreamTokens(d.TokenIssuer, d.Auth.Now)
 	s.auth = httpauth.New(httpauth.Config{
 		Sessions:    d.Auth,
 		Tokens:      d.Verifier,
@@ -131,7 +139,7 @@ func NewServer(d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	s.pages, err = web.New(web.Config{
-		Auth: d.Auth, Users: d.Users, Audit: d.Audit, Registration: d.Registration, ReturnTo: rt,
+		Auth: d.Auth, Registration: d.Registration, ReturnTo: rt,
 		SessionSecret: s.sessionCookie, SetSessionCookie: s.setSessionCookie, ClearSessionCookie: s.clearSessionCookie,
 		Client: s.clientOf, CrossOrigin: o.crossOrigin, OnLogin: s.countLogin, Logger: d.Logger,
 	})
@@ -139,8 +147,8 @@ func NewServer(d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	seen := map[sesame.Pinger]bool{}
-	for _, p := range append([]any{d.Users, d.Sessions, d.Audit}, anySlice(d.Ready)...) {
-		if p, ok := p.(sesame.Pinger); ok && !seen[p] {
+	for _, p := range d.Ready {
+		if p != nil && !seen[p] {
 			seen[p] = true
 			s.pingers = append(s.pingers, p)
 		}
@@ -179,14 +187,6 @@ func (s *server) canonicalPaths(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func anySlice(ps []sesame.Pinger) []any {
-	out := make([]any, len(ps))
-	for i, p := range ps {
-		out[i] = p
-	}
-	return out
 }
 
 // clientOf returns where the request came from. X-Forwarded-For is believed

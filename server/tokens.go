@@ -167,14 +167,22 @@ func (s *server) handleToken() http.Handler {
 				s.fail(w, r, oauthError("invalid_request", "username and password are required"))
 				return
 			}
-			t, err = s.Auth.IssueTokens(r.Context(), in.Username, in.Password, c)
+			if s.Grants == nil {
+				s.fail(w, r, sesame.ErrUnavailable)
+				return
+			}
+			t, err = s.Grants.Password(r.Context(), in.Username, in.Password, c)
 			s.countLogin(err)
 		case "refresh_token":
 			if in.RefreshToken == "" {
 				s.fail(w, r, oauthError("invalid_request", "refresh_token is required"))
 				return
 			}
-			t, err = s.Auth.Refresh(r.Context(), in.RefreshToken, c)
+			if s.Grants == nil {
+				s.fail(w, r, sesame.ErrUnavailable)
+				return
+			}
+			t, err = s.Grants.Refresh(r.Context(), in.RefreshToken, c)
 		case "":
 			s.fail(w, r, oauthError("invalid_request", "grant_type is required"))
 			return
@@ -231,7 +239,11 @@ func (s *server) handleRevokeToken() http.Handler {
 			in.Token = tok
 			fromCookie = true
 		}
-		if err := s.Auth.RevokeToken(r.Context(), in.Token, s.clientOf(r)); err != nil {
+		if s.Grants == nil {
+			s.fail(w, r, sesame.ErrUnavailable)
+			return
+		}
+		if err := s.Grants.Revoke(r.Context(), in.Token, s.clientOf(r)); err != nil {
 			s.fail(w, r, err)
 			return
 		}

@@ -98,6 +98,39 @@ func (is *Issuer) Issue(c sesame.Claims) (string, error) {
 	return s, nil
 }
 
+var _ sesame.TokenIssuer = (*Issuer)(nil)
+
+// IssueAccessToken signs an access token whose issuer and lifetime are the
+// Issuer's alone (sesame.TokenIssuer): iss is always Issuer, aud is
+// Audience unless c names one, iat and nbf are c.IssuedAt (now if zero),
+// exp is TTL after iat or c.ExpiresAt if that is earlier, and jti is fresh.
+// It returns the token with the claims it carries; errors as Issue.
+func (is *Issuer) IssueAccessToken(c sesame.Claims) (string, sesame.Claims, error) {
+	if c.IssuedAt.IsZero() {
+		c.IssuedAt = time.Now()
+		if is.Now != nil {
+			c.IssuedAt = is.Now()
+		}
+	}
+	ttl := is.TTL
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	exp := c.IssuedAt.Add(ttl)
+	if !c.ExpiresAt.IsZero() && c.ExpiresAt.Before(exp) {
+		exp = c.ExpiresAt
+	}
+	c.Issuer, c.NotBefore, c.ExpiresAt, c.ID = is.Issuer, c.IssuedAt, exp, newJTI()
+	if len(c.Audience) == 0 {
+		c.Audience = is.Audience
+	}
+	tok, err := is.Issue(c)
+	if err != nil {
+		return "", sesame.Claims{}, err
+	}
+	return tok, c, nil
+}
+
 // newJTI returns 128 random bits in base64url.
 func newJTI() string {
 	var b [16]byte

@@ -411,3 +411,43 @@ func TestConcurrent(t *testing.T) {
 	close(stop)
 	swapper.Wait()
 }
+
+// IssueAccessToken is the issuer owning iss, aud and lifetime: a caller's
+// iss is overridden, its deadline only ever shortens the TTL, and its
+// audience replaces the default.
+func TestIssueAccessTokenOwnsIssuerAndTTL(t *testing.T) {
+	e := newEnv(t, token.EdDSA)
+	for _, tc := range []struct {
+		name    string
+		mod     func(*sesame.Claims)
+		wantExp time.Time
+		wantAud string
+	}{
+		{"defaults", func(*sesame.Claims) {}, t0.Add(10 * time.Minute), testAudience},
+		{"later deadline is capped at the TTL", func(c *sesame.Claims) { c.ExpiresAt = t0.Add(time.Hour) }, t0.Add(10 * time.Minute), testAudience},
+		{"earlier deadline wins", func(c *sesame.Claims) { c.ExpiresAt = t0.Add(time.Minute) }, t0.Add(time.Minute), testAudience},
+		{"a caller's iss is ignored", func(c *sesame.Claims) { c.Issuer = "https://evil.example.test" }, t0.Add(10 * time.Minute), testAudience},
+		{"audience override", func(c *sesame.Claims) { c.Audience = []string{"https://app.example.test"} }, t0.Add(10 * time.Minute), "https://app.example.test"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testClaims()
+			tc.mod(&c)
+			tok, got, err := e.issuer.IssueAccessToken(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Issuer != testIssuer || !got.ExpiresAt.Equal(tc.wantExp) || !got.IssuedAt.Equal(t0) ||
+				!slices.Equal(got.Audience, []string{tc.wantAud}) || got.ID == "" {
+				t.Fatalf("returned claims = %+v", got)
+			}
+			v, err := token.NewVerifier(e.keys, testIssuer, tc.wantAud, token.WithNow(e.clock.Now))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wire, err := v.Verify(ctx, tok)
+			if err != nil || wire.Issuer != testIssuer || !wire.ExpiresAt.Equal(tc.wantExp) || wire.ID != got.ID {
+				t.Fatalf("token carries %+v, %v; returned %+v", wire, err, got)
+			}
+		})
+	}
+}

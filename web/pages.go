@@ -333,7 +333,7 @@ func (p *Pages) Admin() http.Handler {
 		q := r.URL.Query()
 		v := view{Title: "Administration", Me: &me, Admin: true, Notice: adminNotices[q.Get("done")],
 			Query: truncate(strings.TrimSpace(q.Get("q")), 320), Types: eventTypes, UserByID: map[string]string{}}
-		all, err := p.cfg.Users.ListUsers(r.Context())
+		all, err := p.cfg.Auth.Users(r.Context())
 		if err != nil {
 			p.fail(w, r, &me, err)
 			return
@@ -370,7 +370,7 @@ func (p *Pages) Admin() http.Handler {
 		if v.Selected != nil {
 			eq.UserID = v.Selected.ID
 		}
-		events, err := p.cfg.Audit.Events(r.Context(), eq)
+		events, err := p.cfg.Auth.Events(r.Context(), eq)
 		if err != nil {
 			p.fail(w, r, &me, err)
 			return
@@ -394,7 +394,7 @@ var adminNotices = map[string]string{"ended": "Every session of that user has en
 func (p *Pages) AdminEndSessions() http.Handler {
 	return p.admin(true, func(w http.ResponseWriter, r *http.Request, f url.Values, me sesame.User) {
 		id := f.Get("user_id")
-		if _, err := p.cfg.Users.UserByID(r.Context(), id); errors.Is(err, sesame.ErrUserNotFound) {
+		if _, err := p.cfg.Auth.User(r.Context(), id); errors.Is(err, sesame.ErrUserNotFound) {
 			p.render(w, r, http.StatusNotFound, "error", view{Me: &me, Admin: true, Title: "No such user", Error: "There is no user with that id."})
 			return
 		} else if err != nil {

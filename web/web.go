@@ -23,13 +23,13 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Config is everything the pages need. Auth, Users, Audit, ReturnTo,
-// SessionSecret, SetSessionCookie, ClearSessionCookie, Client and
-// CrossOrigin are required.
+// Config is everything the pages need. Auth, ReturnTo, SessionSecret,
+// SetSessionCookie, ClearSessionCookie, Client and CrossOrigin are
+// required.
 type Config struct {
-	Auth  *sesame.Authenticator
-	Users sesame.UserStore
-	Audit sesame.AuditLog
+	// Auth signs people in and out, and reads users and the audit log
+	// for the admin page.
+	Auth *sesame.Authenticator
 	// Registration is "open" (default) or "closed".
 	Registration string
 	// ReturnTo decides where a sign-in or sign-out may send the browser.
@@ -64,7 +64,7 @@ type Pages struct {
 
 // New parses the templates and returns the pages over cfg.
 func New(cfg Config) (*Pages, error) {
-	if cfg.Auth == nil || cfg.Users == nil || cfg.Audit == nil || cfg.ReturnTo == nil ||
+	if cfg.Auth == nil || cfg.ReturnTo == nil ||
 		cfg.SessionSecret == nil || cfg.SetSessionCookie == nil || cfg.ClearSessionCookie == nil ||
 		cfg.Client == nil || cfg.CrossOrigin == nil {
 		return nil, errors.New("web: Config lacks a required field")

@@ -35,7 +35,7 @@ func TestStoreDownIsAPage(t *testing.T) {
 	rt, _ := web.NewReturnTo("http://sesame.test", "", nil)
 	secret, _ := sesame.NewSecret()
 	p, err := web.New(web.Config{
-		Auth: auth, Users: st, Audit: st, ReturnTo: rt,
+		Auth: auth, ReturnTo: rt,
 		SessionSecret:      func(*http.Request) (string, bool) { return secret, true },
 		SetSessionCookie:   func(w http.ResponseWriter, s string, _, _ time.Time) { w.Header().Add("Set-Cookie", "x="+s) },
 		ClearSessionCookie: func(http.ResponseWriter) {},

@@ -65,13 +65,13 @@ func (sf *storeFlags) register(fs *flag.FlagSet) {
 
 // stores is what a command works on, opened from the store flags.
 type stores struct {
-	users    sesame.UserStore
-	sessions sesame.SessionStore
+	users sesame.UserStore
+	// sessions keeps sessions, refresh families and the revocation log:
+	// one store, whichever --session-store names.
+	sessions sesame.SessionBackend
 	audit    sesame.AuditLog
 	limiter  sesame.Limiter
-	refresh  sesame.RefreshStore
 	keys     sesame.KeyStore
-	revlog   sesame.RevocationLog
 	pingers  []sesame.Pinger
 	sweepers []sesame.Sweeper
 	closers  []io.Closer
@@ -207,14 +207,6 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 		st.limiter = r
 	default:
 		return nil, usagef("--session-store: want memory, sqlite:PATH, postgres://... or redis://..., got %q", redact(ss))
-	}
-	// Refresh families and the revocation log live with the sessions.
-	var ok bool
-	if st.refresh, ok = st.sessions.(sesame.RefreshStore); !ok {
-		return nil, fmt.Errorf("--session-store: %s keeps no refresh tokens", redact(ss))
-	}
-	if st.revlog, ok = st.sessions.(sesame.RevocationLog); !ok {
-		return nil, fmt.Errorf("--session-store: %s keeps no revocation log", redact(ss))
 	}
 	// Otherwise in PostgreSQL, shared by the nodes on it; on SQLite or
 	// memory, in this process.

@@ -245,7 +245,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			log.Error("closing stores", "err", err)
 		}
 	}()
-	setLogRetention(st.revlog, c.accessTTL+c.tokenLeeway+time.Minute)
+	setLogRetention(st.sessions, c.accessTTL+c.tokenLeeway+time.Minute)
 
 	issuer := c.issuer
 	if issuer == "" {
@@ -289,7 +289,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// it, with no store read; the store's feed keeps it current (see Run
 	// below). Entries stay until their last access token has expired; a set
 	// more than revocationLag behind the store answers 503, not a guess.
-	revs := sesame.NewRevocationSet(st.revlog, c.accessTTL+c.tokenLeeway+time.Minute, revocationLag, nil)
+	revs := sesame.NewRevocationSet(st.sessions, c.accessTTL+c.tokenLeeway+time.Minute, revocationLag, nil)
 	if err := revs.Sync(ctx); err != nil {
 		return fmt.Errorf("--session-store: reading revocations: %w", err)
 	}
@@ -308,20 +308,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		hopts = append(hopts, password.Concurrency(c.hashConcurrency))
 	}
 	hasher := password.NewHasher(password.Params{}, hopts...)
-	tokenIssuer := &token.Issuer{Keys: keys, Issuer: issuer, Audience: []string{audience}, TTL: c.accessTTL}
 	auth := sesame.New(sesame.Config{
 		Users: st.users, Sessions: st.sessions, Audit: st.audit, Limiter: st.limiter, Hasher: hasher,
 		IdleTimeout: c.idleTimeout, AbsoluteTimeout: c.absoluteTimeout,
 		AccountMaxFailures: c.accountFailures, AccountWindow: c.accountWindow,
 		AddressMaxFailures: c.addressFailures, AddressWindow: c.addressWindow, IPv6Prefix: c.ipv6Prefix,
-		Refresh: st.refresh, Verifier: verifier, Revocations: revs, SessionCache: sessionCacheSize(st.sessions),
-		Tokens: tokenIssuer,
-		Issuer: issuer, Audience: audience, AccessTokenTTL: c.accessTTL, RefreshTokenTTL: c.refreshTTL,
-		RefreshReuseGrace: c.refreshReuseGrace, SuccessorKey: succKey,
+		Revocations: revs, SessionCache: sessionCacheSize(st.sessions),
 		Logger: log,
 	})
 	if err := auth.Prepare(ctx); err != nil {
 		return fmt.Errorf("preparing the password hasher: %w", err)
+	}
+	tokenIssuer := &token.Issuer{Keys: keys, Issuer: issuer, Audience: []string{audience}, TTL: c.accessTTL}
+	grants, err := sesame.NewGrants(auth, sesame.GrantsConfig{
+		Backend: st.sessions, Issuer: tokenIssuer, Verifier: verifier,
+		RefreshTokenTTL: c.refreshTTL, RefreshReuseGrace: c.refreshReuseGrace, SuccessorKey: succKey,
+	})
+	if err != nil {
+		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -337,7 +341,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}, func() float64 { return float64(conns.IdleClosed()) }),
 	)
 	h, err := server.NewServer(server.Deps{
-		Auth: auth, Users: st.users, Sessions: st.sessions, Audit: st.audit, Hasher: hasher,
+		Auth: auth, Grants: grants, LiveSessions: liveSessions(st.sessions), Hasher: hasher,
 		Logger: log, Registry: reg, MetricsElsewhere: metricsLn != nil, Ready: append(st.pingers, revs), Registration: c.registration,
 		AllowedOrigins: origins, TrustedProxies: proxies, TLS: c.tlsCert != "",
 		Verifier: verifier, JWKS: func() []byte { return keys.Load().JWKS() },
@@ -482,6 +486,12 @@ func setLogRetention(log sesame.RevocationLog, atLeast time.Duration) {
 	case *memstore.Store:
 		s.RevocationRetention = r
 	}
+}
+
+// liveSessions is the session store's counter, if it has one.
+func liveSessions(s sesame.SessionBackend) sesame.SessionCounter {
+	c, _ := s.(sesame.SessionCounter)
+	return c
 }
 
 // sweep asks the stores to forget what has expired, and the audit log the
