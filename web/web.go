@@ -169,6 +169,10 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 	h.Set("Content-Security-Policy", p.csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
+	// Not no-referrer: under it a browser sends "Origin: null" with the
+	// page's own form posts, which the cross-origin rule refuses.
+	// same-origin keeps the URL (and any return_to) from other sites.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)

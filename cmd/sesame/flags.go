@@ -59,7 +59,7 @@ type storeFlags struct {
 
 func (sf *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&sf.dataDir, "data-dir", "./sesame-data", "where the embedded default keeps its SQLite database and key material")
-	fs.StringVar(&sf.db, "db", "", "user/key/audit database: sqlite:PATH or postgres://... (default: sqlite in --data-dir)")
+	fs.StringVar(&sf.db, "db", "", "user/key/audit database: sqlite:PATH, postgres://... or memory (nothing kept) (default: sqlite in --data-dir)")
 	fs.StringVar(&sf.sessionStore, "session-store", "", "session store: memory, sqlite:PATH, postgres://..., redis://[user:pass@]host:port[/db] or rediss://... (Cluster: redis://h1:p1,h2:p2/?cluster=true; Redis parameters dial_timeout, timeout, cache_mb, see docs/OPERATIONS.md) (default: the same as --db)")
 }
 
@@ -166,8 +166,14 @@ func (sf *storeFlags) open(ctx context.Context) (_ *stores, err error) {
 		}
 		st.users, st.audit, st.keys = p, p, p
 		st.db = "postgres " + redact(dbURL)
+	case "memory":
+		// Nothing outlives the process: for "sesame demo" and trials.
+		m := memstore.New()
+		st.users, st.audit, st.keys = m, m, m
+		st.pingers = append(st.pingers, m)
+		st.db = "memory (nothing kept)"
 	default:
-		return nil, usagef("--db: want sqlite:PATH or postgres://..., got %q", redact(dbURL))
+		return nil, usagef("--db: want sqlite:PATH, postgres://... or memory, got %q", redact(dbURL))
 	}
 	ss := sf.sessionStore
 	if ss == "" {

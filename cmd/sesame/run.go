@@ -49,6 +49,8 @@ Commands:
                             DIR/report.html and DIR/results.json
   healthcheck [--url U]     exit 0 if the server answers /healthz (for
                             container health checks)
+  demo [--addr A]           run the seed's ABC Bank beside Sesame on in-memory
+                            stores (prints the bank's URL and a demo account)
   version                   print the version
 
 Every command that touches data takes --data-dir, --db and --session-store
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, getenv, stderr)
+	case "demo":
+		return demo(ctx, rest, getenv, stdout, stderr)
 	case "user":
 		switch s, r := sub(); s {
 		case "add":

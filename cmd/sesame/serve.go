@@ -205,6 +205,12 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 // serve runs the server until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	return serveWith(ctx, args, getenv, stderr, nil)
+}
+
+// serveWith is serve that calls listening, if not nil, with the issuer
+// once the server answers ("sesame demo" starts its bank then).
+func serveWith(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, listening func(issuer string)) error {
 	var c serveConfig
 	if err := parseFlags(c.flagSet(stderr), args, getenv); err != nil {
 		return err
@@ -395,6 +401,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			log.Warn("browsers will drop the session cookie", "why", warning,
 				"fix", "serve HTTPS with --tls-cert and --tls-key, or put a TLS proxy in front and set --issuer https://<the host browsers use>")
 		}
+	}
+	if listening != nil {
+		listening(issuer)
 	}
 
 	select {
