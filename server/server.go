@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -239,10 +240,11 @@ func parseHop(h string) (netip.Addr, error) {
 }
 
 // cleanUserAgent makes a client-chosen User-Agent safe to store and show:
-// valid UTF-8, no control characters, at most 512 bytes.
+// valid UTF-8, no control characters (C0, DEL and C1, such as U+0085 and
+// the CSI U+009B that terminals read as an escape), at most 512 bytes.
 func cleanUserAgent(ua string) string {
 	ua = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
+		if unicode.IsControl(r) {
 			return -1
 		}
 		return r

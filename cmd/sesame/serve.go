@@ -61,6 +61,7 @@ type serveConfig struct {
 	maxConnections    int
 	ipv6Prefix        int
 	metricsAddr       string
+	hashQueue         int
 }
 
 // defaultAuditRetention is how long the audit log keeps an event unless
@@ -91,6 +92,7 @@ func (c *serveConfig) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (debug logs every request)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.IntVar(&c.hashConcurrency, "hash-concurrency", 0, "password hashes computed at once (default: one per CPU)")
+	fs.IntVar(&c.hashQueue, "hash-queue", 1024, "password hashes that may wait for a slot (each at most 2 s); beyond that, 503 at once")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
 	fs.IntVar(&c.accountFailures, "login-account-limit", 5, "login attempts per account within --login-account-window before 429")
 	fs.DurationVar(&c.accountWindow, "login-account-window", 5*time.Minute, "window of the per-account login limit")
@@ -145,6 +147,9 @@ func (c *serveConfig) check() (origins []string, proxies []netip.Prefix, err err
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return nil, nil, usagef("--tls-cert and --tls-key go together")
+	}
+	if c.hashQueue < 0 {
+		return nil, nil, usagef("--hash-queue: must not be negative, got %d", c.hashQueue)
 	}
 	if c.ipv6Prefix < 1 || c.ipv6Prefix > 128 {
 		return nil, nil, usagef("--ipv6-prefix: want 1 to 128, got %d", c.ipv6Prefix)
@@ -309,7 +314,7 @@ func serveWith(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 
-	var hopts []password.Option
+	hopts := []password.Option{password.MaxQueue(c.hashQueue)}
 	if c.hashConcurrency > 0 {
 		hopts = append(hopts, password.Concurrency(c.hashConcurrency))
 	}
