@@ -183,9 +183,11 @@ func TestForwardAuthEndpoints(t *testing.T) {
 
 // TestForwardAuthIdleTimeout: forward auth is use of the session.
 func TestForwardAuthIdleTimeout(t *testing.T) {
-	s := e2eStart(t, "--session-idle-timeout", "4s")
+	// Uses a second apart keep it alive well past the idle timeout, with
+	// room for a slow request on a loaded machine.
+	s := e2eStart(t, "--session-idle-timeout", "6s")
 	_, l := s.newUser(t, "idle")
-	end := time.Now().Add(7 * time.Second)
+	end := time.Now().Add(10 * time.Second)
 	for time.Now().Before(end) {
 		s.authRequest(t, "GET", "https://app.example.test/", e2eCookie(l.cookie)).want(t, http.StatusOK)
 		time.Sleep(time.Second)
