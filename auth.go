@@ -307,71 +307,127 @@ func (a *Authenticator) Login(ctx context.Context, req LoginRequest) (Login, err
 	if err := a.cfg.Sessions.CreateSession(ctx, s); err != nil {
 		return Login{}, err
 	}
+	if u, err = a.confirmLogin(ctx, u, s.ID, req.Client); err != nil {
+		return Login{}, err
+	}
 	a.audit(ctx, Event{Type: EventLoginSucceeded, UserID: u.ID, SessionID: s.ID, IP: req.Client.IP, UserAgent: req.Client.UserAgent})
 	return Login{User: u, Session: s, Secret: secret}, nil
 }
 
-// CheckPassword verifies email and password under the login throttle and
-// records the outcome in the audit log, without starting a session. It
-// returns the user, or the errors Login documents.
-func (a *Authenticator) CheckPassword(ctx context.Context, email, password string, c Client) (User, error) {
-	e, emailErr := NormalizeEmail(email)
-	if emailErr != nil {
-		// No account can have this email; still throttle the address.
-		e = ""
+// confirmLogin is the second half of a login that has created session
+// sessionID for u, whose password it verified when u.CredentialGen was
+// current. It reads the user again from the store (never the cache): if
+// the generation moved meanwhile (the password changed, or every session
+// of the user was ended, while this login was in flight), it ends the
+// session and returns ErrInvalidCredentials, as if the check had come
+// after the change. Otherwise it returns the user as read now. A store
+// error ends the session too: nothing is handed out that cannot be
+// vouched for (its secret never leaves this process).
+//
+// Why this closes the race: a change advances the generation, then ends
+// the user's sessions (ChangePassword also writes the new hash with an
+// advance, then ends them again). A login whose re-read comes after the
+// advance sees it and ends its own session; one whose re-read comes
+// before it created its session before the change ended the user's
+// sessions, so the change ends it. Both stores answer a read with every
+// write that completed before it, so this holds across nodes.
+func (a *Authenticator) confirmLogin(ctx context.Context, u User, sessionID string, c Client) (User, error) {
+	now, err := a.cfg.Users.UserByID(ctx, u.ID)
+	if err == nil && now.CredentialGen == u.CredentialGen {
+		return now, nil
 	}
-	accountKey := "login:account:" + e
-	network := ClientNetwork(c.IP, a.cfg.IPv6Prefix)
-	addressKey := "login:address:" + network
-	if err := a.hit(ctx, addressKey, a.cfg.AddressMaxFailures, a.cfg.AddressWindow); err != nil {
+	if endErr := a.endSession(ctx, u.ID, sessionID); endErr != nil {
+		a.cfg.Logger.Warn("ending the session of a login overtaken by a credential change", "session_id", sessionID, "err", endErr)
+	}
+	if err != nil && !errors.Is(err, ErrUserNotFound) {
 		return User{}, err
 	}
-	if e != "" {
-		if err := a.hit(ctx, accountKey, a.cfg.AccountMaxFailures, a.cfg.AccountWindow); err != nil {
-			a.forgive(ctx, addressKey)
+	a.audit(ctx, Event{Type: EventLoginFailed, UserID: u.ID, SessionID: sessionID, IP: c.IP, UserAgent: c.UserAgent})
+	return User{}, ErrInvalidCredentials
+}
+
+// CheckPassword verifies email and password under the login throttle and
+// records the outcome in the audit log, without starting a session. It
+// returns the user as read for the check (its CredentialGen is the one the
+// password was verified under), or the errors Login documents.
+func (a *Authenticator) CheckPassword(ctx context.Context, email, password string, c Client) (User, error) {
+	e, emailErr := NormalizeEmail(email)
+	network := ClientNetwork(c.IP, a.cfg.IPv6Prefix)
+	address := counter{key: "login:address:" + network, limit: a.cfg.AddressMaxFailures, window: a.cfg.AddressWindow}
+	if emailErr != nil {
+		// No account can have this email; still throttle the address.
+		if err := a.hit(ctx, address.key, address.limit, address.window); err != nil {
 			return User{}, err
 		}
-	}
-	fail := func(userID string) (User, error) {
-		a.audit(ctx, Event{Type: EventLoginFailed, UserID: userID, IP: c.IP, UserAgent: c.UserAgent})
-		return User{}, ErrInvalidCredentials
-	}
-	if emailErr != nil {
 		// No credential was checked, so nothing bounds these but the
 		// address throttle: audit the first of each address's window
 		// only, or a flood of malformed emails writes a row apiece.
 		if n, _, err := a.cfg.Limiter.Hit(ctx, "audit:unchecked:"+network, a.cfg.AddressWindow); err != nil || n > 1 {
 			return User{}, ErrInvalidCredentials
 		}
-		return fail("")
+		a.audit(ctx, Event{Type: EventLoginFailed, IP: c.IP, UserAgent: c.UserAgent})
+		return User{}, ErrInvalidCredentials
 	}
-	p, pwErr := NormalizePassword(password)
-	u, err := a.cfg.Users.UserByEmail(ctx, e)
+	counters := []counter{address, {key: "login:account:" + e, limit: a.cfg.AccountMaxFailures, window: a.cfg.AccountWindow, clear: true}}
+	return a.checkPassword(ctx, func() (User, error) { return a.cfg.Users.UserByEmail(ctx, e) }, password, c, counters)
+}
+
+// counter is a throttle a password check counts against: key may see limit
+// attempts in window. A success takes its own attempt back, or with clear
+// forgets every attempt of key.
+type counter struct {
+	key    string
+	limit  int
+	window time.Duration
+	clear  bool
+}
+
+// checkPassword counts the attempt against each counter (all of them before
+// any hashing, so parallel attempts cannot get past a limit together),
+// looks the user up, verifies the password (a lookup that finds no user
+// costs the same hash against a dummy) and records a failure in the audit
+// log. A success settles the counters and upgrades a hash made under
+// weaker parameters, if it is still the one verified.
+func (a *Authenticator) checkPassword(ctx context.Context, lookup func() (User, error), password string, c Client, counters []counter) (User, error) {
+	keys := make([]string, len(counters))
+	for i, k := range counters {
+		if err := a.hit(ctx, k.key, k.limit, k.window); err != nil {
+			a.forgive(ctx, keys[:i]...)
+			return User{}, err
+		}
+		keys[i] = k.key
+	}
+	fail := func(userID string) (User, error) {
+		a.audit(ctx, Event{Type: EventLoginFailed, UserID: userID, IP: c.IP, UserAgent: c.UserAgent})
+		return User{}, ErrInvalidCredentials
+	}
+	u, err := lookup()
 	switch {
 	case errors.Is(err, ErrUserNotFound):
 		// Spend what a wrong password would cost, so timing does not
 		// tell whether the email is registered.
 		dummy, derr := a.dummy(ctx)
 		if derr != nil {
-			a.forgive(ctx, addressKey, accountKey)
+			a.forgive(ctx, keys...)
 			return User{}, derr
 		}
 		if _, _, err := a.cfg.Hasher.Verify(ctx, dummy, password); errors.Is(err, ErrBusy) {
-			a.forgive(ctx, addressKey, accountKey)
+			a.forgive(ctx, keys...)
 			return User{}, err
 		}
 		return fail("")
 	case err != nil:
-		a.forgive(ctx, addressKey, accountKey)
+		a.forgive(ctx, keys...)
 		return User{}, err
 	}
+	p, pwErr := NormalizePassword(password)
 	if pwErr != nil {
 		// A password no account could have: hash anyway for equal timing.
 		p = password
 	}
 	ok, rehash, err := a.cfg.Hasher.Verify(ctx, u.PasswordHash, p)
 	if err != nil {
-		a.forgive(ctx, addressKey, accountKey)
+		a.forgive(ctx, keys...)
 		return User{}, err
 	}
 	// A disabled user gets the answer a wrong password gets, after the
@@ -379,15 +435,21 @@ func (a *Authenticator) CheckPassword(ctx context.Context, email, password strin
 	if !ok || pwErr != nil || u.Disabled {
 		return fail(u.ID)
 	}
-	a.forgive(ctx, addressKey)
-	if err := a.cfg.Limiter.Reset(ctx, accountKey); err != nil {
-		a.cfg.Logger.Warn("reset login throttle", "err", err)
+	for _, k := range counters {
+		if !k.clear {
+			a.forgive(ctx, k.key)
+		} else if err := a.cfg.Limiter.Reset(ctx, k.key); err != nil {
+			a.cfg.Logger.Warn("reset login throttle", "err", err)
+		}
 	}
 	if rehash {
+		// Only if the hash is still the one verified: a password change
+		// that landed meanwhile must not be undone by the old password.
 		if h, err := a.cfg.Hasher.Hash(ctx, p); err == nil {
-			if err := a.cfg.Users.SetPasswordHash(ctx, u.ID, h); err != nil {
+			switch swapped, err := a.cfg.Users.UpgradePasswordHash(ctx, u.ID, u.PasswordHash, h); {
+			case err != nil:
 				a.cfg.Logger.Warn("upgrade password hash", "user_id", u.ID, "err", err)
-			} else {
+			case swapped:
 				u.PasswordHash = h
 			}
 		}
@@ -587,8 +649,23 @@ func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID str
 }
 
 // RevokeSessions ends every session of the user except keepID (which may be
-// empty, to end them all) and returns how many it ended.
+// empty, to end them all) and returns how many it ended. It first advances
+// the user's CredentialGen, so that a login in flight (its password check
+// begun before) ends the session it creates instead of keeping it: when
+// RevokeSessions returns, no such session is usable.
 func (a *Authenticator) RevokeSessions(ctx context.Context, userID, keepID string, c Client) (int, error) {
+	if err := a.cfg.Users.AdvanceCredentialGen(ctx, userID); err != nil && !errors.Is(err, ErrUserNotFound) {
+		// End what exists all the same; the error says the promise
+		// about logins in flight is not kept, and a retry keeps it.
+		n, endErr := a.endUserSessions(ctx, userID, keepID, c)
+		return n, errors.Join(err, endErr)
+	}
+	return a.endUserSessions(ctx, userID, keepID, c)
+}
+
+// endUserSessions ends every session of the user except keepID, tells the
+// revocation set and records each end.
+func (a *Authenticator) endUserSessions(ctx context.Context, userID, keepID string, c Client) (int, error) {
 	ids, err := a.cfg.Sessions.DeleteUserSessions(ctx, userID, keepID)
 	// On an error, ids are those ended whose revocations may not be logged
 	// yet (see endSession): the set learns of them all the same.
@@ -604,32 +681,77 @@ func (a *Authenticator) RevokeSessions(ctx context.Context, userID, keepID strin
 	return len(ids), nil
 }
 
+// PasswordChange is a signed-in user's request to replace their password.
+type PasswordChange struct {
+	User User
+	// SessionID is the caller's own session (cookie session or refresh
+	// family): wrong current passwords are counted against it, not
+	// against the account, so a stranger's failed logins cannot stop the
+	// owner from changing the password.
+	SessionID string
+	// KeepSession makes the caller's session survive the change (a cookie
+	// session does; a refresh family ends with every other).
+	KeepSession bool
+	Current     string
+	New         string
+	Client      Client
+}
+
 // ChangePassword replaces the user's password after checking the current
-// one (under the login throttle), and ends every other session of the user.
-// keepSessionID is the caller's own session, which survives. Errors:
-// ErrInvalidCredentials, ErrInvalidPassword, *RateLimitError, ErrBusy.
-func (a *Authenticator) ChangePassword(ctx context.Context, u User, keepSessionID, current, next string, c Client) error {
-	p, err := NormalizePassword(next)
+// one, and ends every other session of the user. The check is throttled by
+// the caller's session: AccountMaxFailures wrong current passwords in
+// AccountWindow, then *RateLimitError. Errors: ErrInvalidCredentials (also
+// when the password changed meanwhile), ErrInvalidPassword,
+// *RateLimitError, ErrBusy, a store's error.
+//
+// When it returns nil, no session or refresh family created from a login
+// whose password check began before the change is usable (see
+// confirmLogin). Order: the other sessions end first (if that fails, the
+// password is still the old one and the caller can retry); then the new
+// hash is written in place of the verified one with an advance of the
+// credential generation; then the other sessions end again, taking any
+// that a login of the old password created in between. If only that last
+// step fails, the password has changed and the error is returned: the
+// caller retries with the new password as the current one.
+func (a *Authenticator) ChangePassword(ctx context.Context, req PasswordChange) error {
+	p, err := NormalizePassword(req.New)
 	if err != nil {
 		return err
 	}
-	if _, err := a.CheckPassword(ctx, u.Email, current, c); err != nil {
+	if req.SessionID == "" {
+		return errors.New("sesame: change password: the caller's session is required")
+	}
+	u, err := a.checkPassword(ctx, func() (User, error) { return a.cfg.Users.UserByID(ctx, req.User.ID) }, req.Current, req.Client,
+		[]counter{{key: "password:session:" + req.SessionID, limit: a.cfg.AccountMaxFailures, window: a.cfg.AccountWindow, clear: true}})
+	if err != nil {
 		return err
 	}
 	h, err := a.cfg.Hasher.Hash(ctx, p)
 	if err != nil {
 		return err
 	}
-	// End the other sessions first: if that fails, the password is still
-	// the old one and the caller can retry; the other way round, a failure
-	// would leave a changed password and an intruder's sessions alive.
-	if _, err := a.RevokeSessions(ctx, u.ID, keepSessionID, c); err != nil {
+	keep := ""
+	if req.KeepSession {
+		keep = req.SessionID
+	}
+	if _, err := a.RevokeSessions(ctx, u.ID, keep, req.Client); err != nil {
 		return err
 	}
-	if err := a.cfg.Users.SetPasswordHash(ctx, u.ID, h); err != nil {
+	switch swapped, err := a.cfg.Users.ChangePasswordHash(ctx, u.ID, u.PasswordHash, h); {
+	case errors.Is(err, ErrUserNotFound):
+		return ErrInvalidCredentials
+	case err != nil:
 		return err
+	case !swapped:
+		// Another change (or an upgrade of the same password by a
+		// login) came first: the current password verified here may no
+		// longer be current.
+		return ErrInvalidCredentials
 	}
-	a.audit(ctx, Event{Type: EventPasswordChanged, UserID: u.ID, SessionID: keepSessionID, IP: c.IP, UserAgent: c.UserAgent})
+	if _, err := a.endUserSessions(ctx, u.ID, keep, req.Client); err != nil {
+		return fmt.Errorf("sesame: the password changed, but ending the other sessions again failed: %w", err)
+	}
+	a.audit(ctx, Event{Type: EventPasswordChanged, UserID: u.ID, SessionID: req.SessionID, IP: req.Client.IP, UserAgent: req.Client.UserAgent})
 	return nil
 }
 

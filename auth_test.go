@@ -196,7 +196,7 @@ func TestLoginEndsPreviousSessionAndChangePasswordEndsOthers(t *testing.T) {
 		t.Fatalf("previous session after a new login: %v", err)
 	}
 	other := f.login(t, "a@x.test", "password one")
-	if err := f.auth.ChangePassword(ctx, second.User, second.Session.ID, "password one", "password three", sesame.Client{}); err != nil {
+	if err := f.auth.ChangePassword(ctx, sesame.PasswordChange{User: second.User, SessionID: second.Session.ID, KeepSession: true, Current: "password one", New: "password three"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := f.auth.Authenticate(ctx, other.Secret); !errors.Is(err, sesame.ErrSessionNotFound) {
@@ -311,7 +311,7 @@ func TestChangePasswordEndsSessionsFirst(t *testing.T) {
 	}
 	cfg.Sessions = failingDeletes{st}
 	broken := sesame.New(cfg)
-	if err := broken.ChangePassword(ctx, l.User, l.Session.ID, "password one", "password two", sesame.Client{}); !errors.Is(err, sesame.ErrUnavailable) {
+	if err := broken.ChangePassword(ctx, sesame.PasswordChange{User: l.User, SessionID: l.Session.ID, KeepSession: true, Current: "password one", New: "password two"}); !errors.Is(err, sesame.ErrUnavailable) {
 		t.Fatalf("change with the session store failing: %v, want ErrUnavailable", err)
 	}
 	if _, err := a.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"}); err != nil {
@@ -365,5 +365,215 @@ func TestEndReachesRevocationsOnStoreError(t *testing.T) {
 		if err != nil || revoked != (i < 2) {
 			t.Errorf("session %d: Revoked = %t, %v; want %t", i, revoked, err, i < 2)
 		}
+	}
+}
+
+// gateHasher holds the first `hold` Verify calls (after counting them in
+// entered) until release is closed; later calls pass straight through.
+type gateHasher struct {
+	sesame.Hasher
+	hold    int64
+	n       atomic.Int64
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newGateHasher(h sesame.Hasher, hold int) *gateHasher {
+	return &gateHasher{Hasher: h, hold: int64(hold), entered: make(chan struct{}, hold), release: make(chan struct{})}
+}
+
+func (g *gateHasher) Verify(ctx context.Context, enc, pw string) (bool, bool, error) {
+	if g.n.Add(1) <= g.hold {
+		g.entered <- struct{}{}
+		<-g.release
+	}
+	return g.Hasher.Verify(ctx, enc, pw)
+}
+
+// Logins whose password check began before a password change, or before
+// every session of the user was ended, keep nothing: each either fails or
+// ends the session (cookie) or family (tokens) it created. The logins are
+// held inside the password check, after they read the user, while the
+// change runs; then they finish. Without the credential generation every
+// one of them keeps a live session.
+func TestLoginsInFlightLoseToChange(t *testing.T) {
+	const inFlight = 6
+	for _, change := range []string{"password", "revoke"} {
+		t.Run(change, func(t *testing.T) {
+			ctx := context.Background()
+			st := memstore.New()
+			gate := newGateHasher(password.NewHasher(password.Fast), 2*inFlight)
+			revs := sesame.NewRevocationSet(nil, time.Hour, 0, nil)
+			a := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: gate, Revocations: revs,
+				AccountMaxFailures: 1000})
+			g, err := sesame.NewGrants(a, sesame.GrantsConfig{Backend: st, Issuer: fakeIssuer{}, SuccessorKey: make([]byte, 32)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gate.n.Store(2*inFlight + 2) // let the owner register and sign in
+			if _, err := a.Register(ctx, "a@x.test", "password one", nil); err != nil {
+				t.Fatal(err)
+			}
+			owner, err := a.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gate.n.Store(0)
+
+			var wg sync.WaitGroup
+			cookies := make(chan sesame.Login, inFlight)
+			families := make(chan sesame.Tokens, inFlight)
+			for range inFlight {
+				wg.Go(func() {
+					if l, err := a.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"}); err == nil {
+						cookies <- l
+					} else if !errors.Is(err, sesame.ErrInvalidCredentials) {
+						t.Errorf("login in flight: %v", err)
+					}
+				})
+				wg.Go(func() {
+					if tk, err := g.Password(ctx, "a@x.test", "password one", sesame.Client{}); err == nil {
+						families <- tk
+					} else if !errors.Is(err, sesame.ErrInvalidCredentials) {
+						t.Errorf("grant in flight: %v", err)
+					}
+				})
+			}
+			for range 2 * inFlight {
+				<-gate.entered // every login has read the user and is verifying
+			}
+			switch change {
+			case "password":
+				err = a.ChangePassword(ctx, sesame.PasswordChange{User: owner.User, SessionID: owner.Session.ID, KeepSession: true,
+					Current: "password one", New: "password two"})
+			case "revoke":
+				_, err = a.RevokeSessions(ctx, owner.User.ID, "", sesame.Client{})
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", change, err)
+			}
+			close(gate.release)
+			wg.Wait()
+			close(cookies)
+			close(families)
+			for l := range cookies {
+				if _, _, err := a.Authenticate(ctx, l.Secret); !errors.Is(err, sesame.ErrSessionNotFound) {
+					t.Errorf("cookie of a login begun before the %s change: Authenticate = %v, want ErrSessionNotFound", change, err)
+				}
+			}
+			for tk := range families {
+				if _, err := g.Refresh(ctx, tk.RefreshToken, sesame.Client{}); !errors.Is(err, sesame.ErrInvalidGrant) {
+					t.Errorf("family of a grant begun before the %s change: Refresh = %v, want ErrInvalidGrant", change, err)
+				}
+				if revoked, _ := revs.Revoked(tk.SessionID, time.Now()); !revoked {
+					t.Errorf("family %s of a grant begun before the %s change is not in the revocation set: its access token lives on", tk.SessionID, change)
+				}
+			}
+			// After the change, logins work as they should.
+			pw := map[string]string{"password": "password two", "revoke": "password one"}[change]
+			l, err := a.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: pw})
+			if err != nil {
+				t.Fatalf("login after the change: %v", err)
+			}
+			if _, _, err := a.Authenticate(ctx, l.Secret); err != nil {
+				t.Fatalf("session of a login after the change: %v", err)
+			}
+		})
+	}
+}
+
+// gateHash holds the first Hash call until release is closed.
+type gateHash struct {
+	sesame.Hasher
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gateHash) Hash(ctx context.Context, pw string) (string, error) {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.release
+	})
+	return g.Hasher.Hash(ctx, pw)
+}
+
+// A login that upgrades the hash of the password it verified must not
+// undo a password change that landed meanwhile: the upgrade is a
+// compare-and-swap on the verified hash.
+func TestHashUpgradeDoesNotUndoChange(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	weak := password.NewHasher(password.Fast)
+	strongP := password.Fast
+	strongP.Time = 3
+	a := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: weak})
+	owner, err := a.Register(ctx, "a@x.test", "password one", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := a.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &gateHash{Hasher: password.NewHasher(strongP), entered: make(chan struct{}), release: make(chan struct{})}
+	upgrading := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: gate})
+	done := make(chan error, 1)
+	go func() {
+		_, err := upgrading.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"})
+		done <- err
+	}()
+	<-gate.entered // verified the old password, about to write its upgrade
+	if err := a.ChangePassword(ctx, sesame.PasswordChange{User: owner, SessionID: l.Session.ID, KeepSession: true,
+		Current: "password one", New: "password two"}); err != nil {
+		t.Fatal(err)
+	}
+	close(gate.release)
+	if err := <-done; !errors.Is(err, sesame.ErrInvalidCredentials) {
+		t.Errorf("login overtaken by the change = %v, want ErrInvalidCredentials", err)
+	}
+	if _, err := a.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"}); !errors.Is(err, sesame.ErrInvalidCredentials) {
+		t.Fatalf("old password after the change and a racing upgrade: %v (the upgrade undid the change)", err)
+	}
+	if _, err := a.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password two"}); err != nil {
+		t.Fatalf("new password: %v", err)
+	}
+}
+
+// Strangers' failed logins throttle the account's logins, not its signed-in
+// owner's password change; wrong current passwords are throttled by the
+// owner's session instead, so a stolen cookie is no password oracle.
+func TestChangePasswordThrottledBySession(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	owner, err := f.auth.Register(ctx, "a@x.test", "password one", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := f.login(t, "a@x.test", "password one")
+	for range 6 {
+		f.auth.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "not the password", Client: sesame.Client{IP: "203.0.113.9"}})
+	}
+	if _, err := f.auth.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"}); !errors.Is(err, sesame.ErrRateLimited) {
+		t.Fatalf("login after a stranger's 6 failures = %v, want the account throttled", err)
+	}
+	change := func(sid, current, next string) error {
+		return f.auth.ChangePassword(ctx, sesame.PasswordChange{User: owner, SessionID: sid, KeepSession: true, Current: current, New: next})
+	}
+	if err := change(l.Session.ID, "password one", "password two"); err != nil {
+		t.Fatalf("owner's change while the account is throttled = %v, want it to succeed", err)
+	}
+	// Five wrong current passwords, then even the right one waits.
+	for i := range 5 {
+		if err := change(l.Session.ID, "wrong current", "password three"); !errors.Is(err, sesame.ErrInvalidCredentials) {
+			t.Fatalf("wrong current password %d = %v, want ErrInvalidCredentials", i+1, err)
+		}
+	}
+	if err := change(l.Session.ID, "password two", "password three"); !errors.Is(err, sesame.ErrRateLimited) {
+		t.Fatalf("6th attempt from the same session = %v, want ErrRateLimited", err)
+	}
+	f.clk.Add(6 * time.Minute)
+	if err := change(l.Session.ID, "password two", "password three"); err != nil {
+		t.Fatalf("after the window: %v", err)
 	}
 }

@@ -18,8 +18,8 @@ type UserStore interface {
 	UserByEmail(ctx context.Context, email string) (User, error)
 	// ListUsers returns every user, oldest first.
 	ListUsers(ctx context.Context) ([]User, error)
-	// SetPasswordHash replaces the user's password hash, or returns
-	// ErrUserNotFound.
+	// SetPasswordHash replaces the user's password hash and advances its
+	// CredentialGen in the same write, or returns ErrUserNotFound.
 	SetPasswordHash(ctx context.Context, userID, hash string) error
 	// SetRoles replaces the user's roles with a copy of roles, or returns
 	// ErrUserNotFound.
@@ -36,6 +36,20 @@ type UserStore interface {
 	// sessions are the caller's business (end them first); the email is
 	// free again afterwards.
 	DeleteUser(ctx context.Context, userID string) error
+	// ChangePasswordHash replaces the user's password hash with next and
+	// advances its CredentialGen, in one atomic write, only if the hash is
+	// still old (compare-and-swap), and reports whether it did. It returns
+	// ErrUserNotFound if there is no such user.
+	ChangePasswordHash(ctx context.Context, userID, old, next string) (bool, error)
+	// UpgradePasswordHash replaces the user's password hash with next only
+	// if it is still old (compare-and-swap), leaving CredentialGen as it
+	// is, and reports whether it did: a login re-hashing the password it
+	// verified under stronger parameters must never undo a change made
+	// meanwhile. It returns ErrUserNotFound if there is no such user.
+	UpgradePasswordHash(ctx context.Context, userID, old, next string) (bool, error)
+	// AdvanceCredentialGen advances the user's CredentialGen, or returns
+	// ErrUserNotFound.
+	AdvanceCredentialGen(ctx context.Context, userID string) error
 }
 
 // SessionStore keeps sessions, found by the hash of their secret. A session

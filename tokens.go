@@ -101,7 +101,9 @@ func NewGrants(auth *Authenticator, cfg GrantsConfig) (*Grants, error) {
 // Password is the password grant: it checks email and password (under the
 // login throttle, with the same errors as Authenticator.Login) and starts a
 // refresh family: a session record of KindToken that lasts RefreshTokenTTL,
-// its first refresh token and an access token.
+// its first refresh token and an access token. Like Login, it ends the
+// family it created and returns ErrInvalidCredentials if the user's
+// password changed or sessions were all ended while it was in flight.
 func (g *Grants) Password(ctx context.Context, email, password string, c Client) (Tokens, error) {
 	a := g.auth
 	u, err := a.CheckPassword(ctx, email, password, c)
@@ -127,6 +129,12 @@ func (g *Grants) Password(ctx context.Context, email, password string, c Client)
 	}
 	refresh, hash := newRefreshToken(g.cfg.SuccessorKey, u.ID, s.ID)
 	if err := g.cfg.Backend.CreateRefreshToken(ctx, RefreshToken{Hash: hash, SessionID: s.ID, UserID: u.ID, CreatedAt: now, ExpiresAt: s.ExpiresAt}); err != nil {
+		return Tokens{}, err
+	}
+	// A password change or revocation of the user while this grant was in
+	// flight ends the family here (and the answer is invalid_grant); the
+	// access token carries the user as read after the family exists.
+	if u, err = a.confirmLogin(ctx, u, s.ID, c); err != nil {
 		return Tokens{}, err
 	}
 	access, ttl, err := g.accessToken(u, s.ID, s.ExpiresAt, now)

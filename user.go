@@ -37,6 +37,13 @@ type User struct {
 	// password), and their sessions and refresh families were ended when
 	// they were disabled.
 	Disabled bool
+	// CredentialGen advances whenever what a login proves stops being
+	// enough: with every password change (in the same write as the new
+	// hash) and when all the user's sessions are ended. A login reads it
+	// with the hash it verifies and again, from the store, after it has
+	// created its session or refresh family; if it moved, the login ends
+	// what it created. Stores keep it; a new user starts at zero.
+	CredentialGen int64
 }
 
 // HasRole reports whether u carries role.

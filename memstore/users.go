@@ -96,9 +96,50 @@ func (s *Store) ListUsers(ctx context.Context) ([]sesame.User, error) {
 	return list, nil
 }
 
-// SetPasswordHash replaces the user's password hash, or returns
-// sesame.ErrUserNotFound.
+// SetPasswordHash replaces the user's password hash and advances its
+// CredentialGen, or returns sesame.ErrUserNotFound.
 func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	_, err := s.swapPasswordHash(userID, nil, hash, true)
+	return err
+}
+
+// ChangePasswordHash replaces the user's password hash old with next and
+// advances its CredentialGen, if the hash is still old; it reports whether
+// it did, or returns sesame.ErrUserNotFound.
+func (s *Store) ChangePasswordHash(ctx context.Context, userID, old, next string) (bool, error) {
+	return s.swapPasswordHash(userID, &old, next, true)
+}
+
+// UpgradePasswordHash replaces the user's password hash old with next, if
+// it is still old, leaving CredentialGen as it is; it reports whether it
+// did, or returns sesame.ErrUserNotFound.
+func (s *Store) UpgradePasswordHash(ctx context.Context, userID, old, next string) (bool, error) {
+	return s.swapPasswordHash(userID, &old, next, false)
+}
+
+// swapPasswordHash sets the hash to next if it is *old (always if old is
+// nil), advancing CredentialGen with it if advance.
+func (s *Store) swapPasswordHash(userID string, old *string, next string, advance bool) (bool, error) {
+	us := &s.users
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	u := us.byID[userID]
+	if u == nil {
+		return false, sesame.ErrUserNotFound
+	}
+	if old != nil && u.PasswordHash != *old {
+		return false, nil
+	}
+	u.PasswordHash = next
+	if advance {
+		u.CredentialGen++
+	}
+	return true, nil
+}
+
+// AdvanceCredentialGen advances the user's CredentialGen, or returns
+// sesame.ErrUserNotFound.
+func (s *Store) AdvanceCredentialGen(ctx context.Context, userID string) error {
 	us := &s.users
 	us.mu.Lock()
 	defer us.mu.Unlock()
@@ -106,7 +147,7 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error 
 	if u == nil {
 		return sesame.ErrUserNotFound
 	}
-	u.PasswordHash = hash
+	u.CredentialGen++
 	return nil
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/sesameauth/sesame"
 )
 
-const userColumns = `id, email, roles, password_hash, created_at, disabled`
+const userColumns = `id, email, roles, password_hash, created_at, disabled, credential_gen`
 
 // CreateUser stores u, or returns sesame.ErrEmailTaken if a user with the
 // same email exists. Nil Roles are stored as none, and read back as nil.
@@ -18,8 +18,8 @@ func (s *Store) CreateUser(ctx context.Context, u sesame.User) error {
 	if roles == nil {
 		roles = []string{}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		u.ID, u.Email, roles, u.PasswordHash, u.CreatedAt, u.Disabled)
+	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		u.ID, u.Email, roles, u.PasswordHash, u.CreatedAt, u.Disabled, u.CredentialGen)
 	if uniqueViolation(err, "users_email_key") {
 		return sesame.ErrEmailTaken
 	}
@@ -67,20 +67,18 @@ func (s *Store) ListUsers(ctx context.Context) ([]sesame.User, error) {
 	return users, nil
 }
 
-// SetPasswordHash replaces the user's password hash, or returns
-// sesame.ErrUserNotFound.
+// SetPasswordHash replaces the user's password hash and advances its
+// CredentialGen, or returns sesame.ErrUserNotFound.
 func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
-	if !storable(userID) {
-		return sesame.ErrUserNotFound
-	}
-	tag, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, userID)
-	if err != nil {
-		return translate("set password hash", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return sesame.ErrUserNotFound
-	}
-	return nil
+	return s.updateUser(ctx, "set password hash",
+		`UPDATE users SET password_hash = $1, credential_gen = credential_gen + 1 WHERE id = $2`, hash, userID)
+}
+
+// AdvanceCredentialGen advances the user's CredentialGen, or returns
+// sesame.ErrUserNotFound.
+func (s *Store) AdvanceCredentialGen(ctx context.Context, userID string) error {
+	return s.updateUser(ctx, "advance credential generation",
+		`UPDATE users SET credential_gen = credential_gen + 1 WHERE id = $1`, userID)
 }
 
 // SetRoles replaces the user's roles, or returns sesame.ErrUserNotFound.
@@ -131,12 +129,47 @@ func (s *Store) updateUser(ctx context.Context, op, query string, args ...any) e
 	return nil
 }
 
+// ChangePasswordHash replaces the user's password hash old with next and
+// advances its CredentialGen in one statement, if the hash is still old;
+// it reports whether it did, or returns sesame.ErrUserNotFound.
+func (s *Store) ChangePasswordHash(ctx context.Context, userID, old, next string) (bool, error) {
+	return s.swapPasswordHash(ctx, "change password hash", `UPDATE users
+		SET password_hash = $2, credential_gen = credential_gen + 1 WHERE id = $3 AND password_hash = $1`, userID, old, next)
+}
+
+// UpgradePasswordHash replaces the user's password hash old with next, if
+// it is still old, leaving CredentialGen as it is; it reports whether it
+// did, or returns sesame.ErrUserNotFound.
+func (s *Store) UpgradePasswordHash(ctx context.Context, userID, old, next string) (bool, error) {
+	return s.swapPasswordHash(ctx, "upgrade password hash",
+		`UPDATE users SET password_hash = $2 WHERE id = $3 AND password_hash = $1`, userID, old, next)
+}
+
+func (s *Store) swapPasswordHash(ctx context.Context, op, query, userID, old, next string) (bool, error) {
+	if !storable(next) {
+		return false, errors.New("pgstore: " + op + ": the new hash is not storable text")
+	}
+	if storable(old) { // else no stored hash can equal it
+		switch err := s.updateUser(ctx, op, query, old, next, userID); {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, sesame.ErrUserNotFound):
+			return false, err
+		}
+	}
+	// No row changed: the hash moved on, or there is no such user.
+	if _, err := s.UserByID(ctx, userID); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
 func scanUser(row pgx.Row) (sesame.User, error) {
 	var (
 		u       sesame.User
 		created time.Time
 	)
-	if err := row.Scan(&u.ID, &u.Email, &u.Roles, &u.PasswordHash, &created, &u.Disabled); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.Roles, &u.PasswordHash, &created, &u.Disabled, &u.CredentialGen); err != nil {
 		return sesame.User{}, err
 	}
 	if len(u.Roles) == 0 {

@@ -252,11 +252,10 @@ func (s *server) handleChangePassword() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		keep := p.Session.ID
-		if p.Session.Kind == sesame.KindToken {
-			keep = ""
-		}
-		if err := s.Auth.ChangePassword(r.Context(), p.User, keep, in.Current, in.New, s.clientOf(r)); err != nil {
+		if err := s.Auth.ChangePassword(r.Context(), sesame.PasswordChange{
+			User: p.User, SessionID: p.Session.ID, KeepSession: p.Session.Kind != sesame.KindToken,
+			Current: in.Current, New: in.New, Client: s.clientOf(r),
+		}); err != nil {
 			s.fail(w, r, err)
 			return
 		}

@@ -28,6 +28,9 @@ type statements struct {
 	// writer
 	createUser    *sql.Stmt
 	setPassword   *sql.Stmt
+	swapPassword  *sql.Stmt
+	swapAdvance   *sql.Stmt
+	advanceGen    *sql.Stmt
 	createSession *sql.Stmt
 	touchSession  *sql.Stmt
 	deleteSession *sql.Stmt
@@ -56,7 +59,7 @@ type statements struct {
 }
 
 const (
-	userColumns    = `id, email, roles, password_hash, created_at, disabled`
+	userColumns    = `id, email, roles, password_hash, created_at, disabled, credential_gen`
 	sessionColumns = `id, secret_hash, user_id, created_at, last_seen_at, expires_at, absolute_expires_at, ip, user_agent, kind`
 	eventColumns   = `time, type, user_id, ip, user_agent, session_id, actor`
 	tokenColumns   = `r.hash, r.session_id, s.user_id, r.created_at, r.expires_at, r.retired_at, r.successor_hash, r.generation`
@@ -94,8 +97,14 @@ func (st *statements) prepare(ctx context.Context, writer, reader *sql.DB) error
 		{reader, &st.revocations, `SELECT seq, session_id, at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`},
 		{reader, &st.signingKeys, `SELECT ` + keyColumns + ` FROM signing_keys ORDER BY created_at DESC, rowid DESC`},
 
-		{writer, &st.createUser, `INSERT INTO users (` + userColumns + `) VALUES (?, ?, ?, ?, ?, ?)`},
-		{writer, &st.setPassword, `UPDATE users SET password_hash = ? WHERE id = ?`},
+		{writer, &st.createUser, `INSERT INTO users (` + userColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{writer, &st.setPassword, `UPDATE users SET password_hash = ?, credential_gen = credential_gen + 1 WHERE id = ?`},
+		// Compare-and-swap of the hash; the second also advances the
+		// credential generation in the same write.
+		{writer, &st.swapPassword, `UPDATE users SET password_hash = ?1 WHERE id = ?2 AND password_hash = ?3`},
+		{writer, &st.swapAdvance, `UPDATE users SET password_hash = ?1, credential_gen = credential_gen + 1
+			WHERE id = ?2 AND password_hash = ?3`},
+		{writer, &st.advanceGen, `UPDATE users SET credential_gen = credential_gen + 1 WHERE id = ?`},
 		// REPLACE: a session with the same id is overwritten, old secret
 		// hash included.
 		{writer, &st.createSession, `INSERT OR REPLACE INTO sessions (` + sessionColumns + `)

@@ -17,7 +17,7 @@ func (s *Store) CreateUser(ctx context.Context, u sesame.User) error {
 	if err != nil {
 		return fmt.Errorf("sqlitestore: create user: %w", err)
 	}
-	_, err = s.stmts.createUser.ExecContext(ctx, u.ID, u.Email, string(roles), u.PasswordHash, toMS(u.CreatedAt), u.Disabled)
+	_, err = s.stmts.createUser.ExecContext(ctx, u.ID, u.Email, string(roles), u.PasswordHash, toMS(u.CreatedAt), u.Disabled, u.CredentialGen)
 	if isUniqueViolation(err, "users.email") {
 		return sesame.ErrEmailTaken
 	}
@@ -67,15 +67,27 @@ func (s *Store) ListUsers(ctx context.Context) ([]sesame.User, error) {
 	return users, nil
 }
 
-// SetPasswordHash replaces the user's password hash, or returns
-// sesame.ErrUserNotFound.
+// SetPasswordHash replaces the user's password hash and advances its
+// CredentialGen, or returns sesame.ErrUserNotFound.
 func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
-	res, err := s.stmts.setPassword.ExecContext(ctx, hash, userID)
+	return s.updateUserStmt(ctx, "set password hash", s.stmts.setPassword, hash, userID)
+}
+
+// AdvanceCredentialGen advances the user's CredentialGen, or returns
+// sesame.ErrUserNotFound.
+func (s *Store) AdvanceCredentialGen(ctx context.Context, userID string) error {
+	return s.updateUserStmt(ctx, "advance credential generation", s.stmts.advanceGen, userID)
+}
+
+// updateUserStmt runs a prepared update of one user, and returns
+// sesame.ErrUserNotFound if it changed no row.
+func (s *Store) updateUserStmt(ctx context.Context, op string, stmt *sql.Stmt, args ...any) error {
+	res, err := stmt.ExecContext(ctx, args...)
 	if err != nil {
-		return translate("set password hash", err)
+		return translate(op, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return translate("set password hash", err)
+		return translate(op, err)
 	} else if n == 0 {
 		return sesame.ErrUserNotFound
 	}
@@ -129,6 +141,35 @@ func (s *Store) updateUser(ctx context.Context, op, query string, args ...any) e
 		return sesame.ErrUserNotFound
 	}
 	return nil
+
+}
+
+// ChangePasswordHash replaces the user's password hash old with next and
+// advances its CredentialGen in one write, if the hash is still old; it
+// reports whether it did, or returns sesame.ErrUserNotFound.
+func (s *Store) ChangePasswordHash(ctx context.Context, userID, old, next string) (bool, error) {
+	return s.swapPasswordHash(ctx, "change password hash", s.stmts.swapAdvance, userID, old, next)
+}
+
+// UpgradePasswordHash replaces the user's password hash old with next, if
+// it is still old, leaving CredentialGen as it is; it reports whether it
+// did, or returns sesame.ErrUserNotFound.
+func (s *Store) UpgradePasswordHash(ctx context.Context, userID, old, next string) (bool, error) {
+	return s.swapPasswordHash(ctx, "upgrade password hash", s.stmts.swapPassword, userID, old, next)
+}
+
+func (s *Store) swapPasswordHash(ctx context.Context, op string, stmt *sql.Stmt, userID, old, next string) (bool, error) {
+	switch err := s.updateUserStmt(ctx, op, stmt, next, userID, old); {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, sesame.ErrUserNotFound):
+		return false, err
+	}
+	// No row changed: the hash moved on, or there is no such user.
+	if _, err := s.UserByID(ctx, userID); err != nil {
+		return false, err
+	}
+	return false, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -139,7 +180,7 @@ func scanUser(row scanner) (sesame.User, error) {
 		roles     string
 		createdAt int64
 	)
-	if err := row.Scan(&u.ID, &u.Email, &roles, &u.PasswordHash, &createdAt, &u.Disabled); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &roles, &u.PasswordHash, &createdAt, &u.Disabled, &u.CredentialGen); err != nil {
 		return sesame.User{}, err
 	}
 	if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {

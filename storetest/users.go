@@ -314,6 +314,7 @@ func runUserAdmin(t *testing.T, newStore func(t *testing.T) sesame.UserStore) {
 		}
 		checkUser(t, "UserByEmail(re-registered)", got, again)
 	})
+	runCredentials(t, newStore)
 }
 
 func newUser(email string, created time.Time, roles ...string) sesame.User {

@@ -255,7 +255,10 @@ func (p *Pages) EndOtherSessions() http.Handler {
 // new_password; every other session and refresh family ends.
 func (p *Pages) ChangePassword() http.Handler {
 	return p.postSignedIn(func(w http.ResponseWriter, r *http.Request, f url.Values, u sesame.User, s sesame.Session) {
-		err := p.cfg.Auth.ChangePassword(r.Context(), u, s.ID, f.Get("current_password"), f.Get("new_password"), p.cfg.Client(r))
+		err := p.cfg.Auth.ChangePassword(r.Context(), sesame.PasswordChange{
+			User: u, SessionID: s.ID, KeepSession: true,
+			Current: f.Get("current_password"), New: f.Get("new_password"), Client: p.cfg.Client(r),
+		})
 		switch {
 		case err == nil:
 			redirect(w, "/account?done=password")
