@@ -1,7 +1,7 @@
 package main
 
 // End-to-end tests of several "sesame serve" processes on one PostgreSQL
-// and one Redis, and of a Redis outage, against shared/API.md ("Nodes that
+// and one Redis, and of a Redis outage, against docs/API.md ("Nodes that
 // behave as one" and "When a store is down"). Every server is the real one,
 // started through run on 127.0.0.1:0; the servers, requests and accounts
 // are those of e2e_helpers_test.go, the grants and revocations those of

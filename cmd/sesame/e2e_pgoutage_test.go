@@ -1,6 +1,6 @@
 package main
 
-// End-to-end test of a PostgreSQL connection outage against shared/API.md
+// End-to-end test of a PostgreSQL connection outage against docs/API.md
 // ("When a store is down"). The shared PostgreSQL server keeps running for
 // the other tests: the nodes reach it through a loopback TCP proxy of this
 // file, and the outage is the proxy cutting every connection and refusing

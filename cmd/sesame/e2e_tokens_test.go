@@ -2,7 +2,7 @@ package main
 
 // End-to-end tests of token-based authentication: the token endpoint, JWT
 // access tokens, refresh-token families, revocation, the JWKS and discovery
-// documents and key rotation, against shared/API.md. Every server is the
+// documents and key rotation, against docs/API.md. Every server is the
 // real one, started through run on 127.0.0.1:0; tokens are decoded and their
 // signatures checked here with the standard library alone, independently of
 // the server's token package. The servers, requests and accounts are those
