@@ -51,7 +51,8 @@ func TestE2EOperations(t *testing.T) {
 		{"GET", "/nope", 404, "not_found"},
 		{"GET", "/v1/nope", 404, "not_found"},
 		{"GET", "/v1/sessions/x/y", 404, "not_found"},
-		{"DELETE", "/", 404, "not_found"},
+		{"DELETE", "/nope", 404, "not_found"},
+		{"DELETE", "/", 405, ""}, // GET / sends a browser to /account
 		{"PUT", "/v1/session", 405, ""},
 		{"GET", "/v1/users", 405, ""},
 		{"PATCH", "/healthz", 405, ""},
