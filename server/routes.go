@@ -9,8 +9,11 @@ import (
 // routes lists every endpoint the server serves, and which credentials
 // each takes: cookie only (s.auth.RequireSession), cookie or bearer token
 // (s.auth.RequireAny), and the admin role on top (admin). The handlers
-// read the caller with caller(r).
-func (s *server) routes(mux *http.ServeMux) {
+// read the caller with caller(r). Every route is registered here, through
+// mux.Handle, and described in openapi.json (served at /v1/openapi.json);
+// TestOpenAPIDescribesEveryRoute fails when the two differ, and says what
+// to add.
+func (s *server) routes(mux *routeMux) {
 	cookie, signedIn := s.auth.RequireSession, s.auth.RequireAny
 	adminRole := s.auth.RequireRole(sesame.RoleAdmin)
 	admin := func(h http.Handler) http.Handler { return signedIn(adminRole(h)) }
@@ -58,6 +61,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /admin/sessions/end", s.pages.AdminEndSessions())
 	mux.Handle("GET /static/", s.pages.Static())
 
+	mux.Handle("GET /v1/openapi.json", s.handleOpenAPI())
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
 	if !s.MetricsElsewhere {

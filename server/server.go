@@ -1,5 +1,5 @@
 // Package server is Sesame's HTTP API: NewServer returns an http.Handler
-// that serves every endpoint of the public contract (shared/API.md) over an
+// that serves every endpoint of the public contract (docs/API.md) over an
 // Authenticator and its stores. The routes are listed in routes.go; each
 // handler is made by a function that does its setup once.
 package server
@@ -154,9 +154,10 @@ func NewServer(d Deps) (http.Handler, error) {
 			s.pingers = append(s.pingers, p)
 		}
 	}
-	mux := http.NewServeMux()
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	s.routes(mux)
-	return observe(d.Logger, s.metrics, d.TLS, o.cors(s.envoyForwardAuth(s.canonicalPaths(mux)))), nil
+	h := observe(d.Logger, s.metrics, d.TLS, o.cors(s.envoyForwardAuth(s.canonicalPaths(mux))))
+	return &routedHandler{Handler: h, patterns: mux.patterns}, nil
 }
 
 // envoyForwardAuth answers /v1/forward-auth/<anything> as /v1/forward-auth,
