@@ -1078,7 +1078,7 @@ func tokPad(seg string) string {
 func TestTokenExpiry(t *testing.T) {
 	t.Parallel()
 	s := e2eStart(t, "--access-token-ttl", "2s", "--token-leeway", "0s")
-	f := e2eStart(t, "--refresh-token-ttl", "3s", "--token-leeway", "0s")
+	f := e2eStart(t, "--refresh-token-ttl", "6s", "--token-leeway", "0s")
 	email := e2eEmail("expiry")
 	s.register(t, email, e2ePassword)
 	f.register(t, email, e2ePassword)
@@ -1099,12 +1099,12 @@ func TestTokenExpiry(t *testing.T) {
 
 	fStart := time.Now()
 	fg := f.grant(t, email, e2ePassword)
-	fGranted := time.Now() // the family ends at most 3 s after this
-	if fg.expiresIn > 3 {
-		t.Errorf("expires_in = %v with --refresh-token-ttl 3s, want at most 3: no access token outlives its family", fg.expiresIn)
+	fGranted := time.Now() // the family ends at most 6 s after this (6 s, not less, so that a loaded machine still refreshes inside it)
+	if fg.expiresIn > 6 {
+		t.Errorf("expires_in = %v with --refresh-token-ttl 6s, want at most 6: no access token outlives its family", fg.expiresIn)
 	}
-	if exp := tokParse(t, fg.access).num("exp"); exp > fStart.Add(3*time.Second).Unix()+1 {
-		t.Errorf("access token exp %d is after its family ends (%d)", exp, fStart.Add(3*time.Second).Unix())
+	if exp := tokParse(t, fg.access).num("exp"); exp > fStart.Add(6*time.Second).Unix()+1 {
+		t.Errorf("access token exp %d is after its family ends (%d)", exp, fStart.Add(6*time.Second).Unix())
 	}
 	fg2 := f.mustRefresh(t, fg.refresh, "refresh of a 3s family")
 
@@ -1117,7 +1117,7 @@ func TestTokenExpiry(t *testing.T) {
 	// Revoking an expired token is 200 (RFC 7009: nothing to do).
 	s.revoke(t, g.access, "revoking an expired token")
 
-	time.Sleep(time.Until(fGranted.Add(3300 * time.Millisecond)))
+	time.Sleep(time.Until(fGranted.Add(6300 * time.Millisecond)))
 	f.wantRefreshDead(t, fg2.refresh, "refresh token of a family past --refresh-token-ttl")
 	f.wantAccessDead(t, fg2.access, "access token of a family past --refresh-token-ttl")
 	f.wantAccessDead(t, fg.access, "first access token of a family past --refresh-token-ttl")
