@@ -45,6 +45,9 @@ func TestCanonicalPath(t *testing.T) {
 		"/a%", "/a%2", "/a%zz", "/a%%32%65",
 		"/a%00", "/a\x00b", "/a\nb", "/a%0d%0a",
 		"/%ff", "/%C3",
+		// what servlet containers and Windows servers read as another path
+		"/public/..;/admin/x", "/public/%2e%2e;/admin/x", "/admin;x/y", "/admin%3bx/y", "/a;b",
+		"/public/..\\admin/x", "/public/..%5cadmin/x", "/public/..%5Cadmin/x", "/a\\b",
 	} {
 		if got, err := forwardauth.CanonicalPath(in); !errors.Is(err, forwardauth.ErrBadPath) {
 			t.Errorf("CanonicalPath(%q) = %q, %v; want ErrBadPath", in, got, err)

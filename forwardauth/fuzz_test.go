@@ -13,7 +13,7 @@ import (
 // empty, "." or ".." segment, no control character, valid UTF-8, and
 // unchanged by a second pass.
 func FuzzCanonicalPath(f *testing.F) {
-	for _, s := range []string{"/", "/admin/../x", "/%2e%2e/admin", "//admin", "/a%2Fb", "/%zz", "/a/./b?q=/..", "/caf%C3%A9", "/..%2f", "/a%25"} {
+	for _, s := range []string{"/", "/admin/../x", "/%2e%2e/admin", "//admin", "/a%2Fb", "/%zz", "/a/./b?q=/..", "/caf%C3%A9", "/..%2f", "/a%25", "/public/..;/admin", "/a%5cb"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -24,6 +24,9 @@ func FuzzCanonicalPath(f *testing.F) {
 		if !strings.HasPrefix(out, "/") || strings.Contains(out, "//") ||
 			strings.Contains(out+"/", "/./") || strings.Contains(out+"/", "/../") || !utf8.ValidString(out) {
 			t.Fatalf("CanonicalPath(%q) = %q: not canonical", in, out)
+		}
+		if strings.ContainsAny(out, ";\\") {
+			t.Fatalf("CanonicalPath(%q) = %q: a ; or backslash another server may read differently", in, out)
 		}
 		for i := 0; i < len(out); i++ {
 			if out[i] < 0x20 || out[i] == 0x7f {

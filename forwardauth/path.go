@@ -17,6 +17,8 @@ var (
 	errEncDot      = pathError("the path has an encoded dot segment")
 	errNotUTF8     = pathError("the decoded path is not UTF-8")
 	errControl     = pathError("the path has a control character")
+	errParam       = pathError("the path has a ; (a path parameter, which some applications cut off before reading the path)")
+	errBackslash   = pathError("the path has a backslash, which some applications read as a slash")
 )
 
 type pathError string
@@ -34,8 +36,10 @@ func (e pathError) Is(target error) bool { return target == ErrBadPath }
 // It returns an error matching ErrBadPath, and no path, when the path does
 // not start with "/", has a "%" that is not followed by two hex digits, an
 // encoded slash (%2F) or an encoded dot segment ("%2e", ".%2E" and the
-// like as a whole segment), a control character raw or encoded, or decodes
-// to bytes that are not UTF-8. Those are the requests where the proxy, the
+// like as a whole segment), a control character raw or encoded, a ";" or a
+// backslash raw or encoded (servlet containers cut ";params" off a segment,
+// so "/public/..;/admin" is "/admin" to them, and some servers read "\" as
+// "/"), or decodes to bytes that are not UTF-8. Those are the requests where the proxy, the
 // rules and the application behind them could disagree about which path
 // was asked for, so they are refused rather than guessed at.
 func CanonicalPath(uri string) (string, error) {
@@ -98,7 +102,7 @@ func isCanonical(p string) bool {
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		switch {
-		case c == '%', c < 0x20, c == 0x7f:
+		case c == '%', c < 0x20, c == 0x7f, c == ';', c == '\\':
 			return false
 		case c == '/' && i+1 < len(p):
 			switch rest := p[i+1:]; {
@@ -117,8 +121,8 @@ func isCanonical(p string) bool {
 func decodeSegment(seg string) (string, error) {
 	if strings.IndexByte(seg, '%') < 0 {
 		for i := 0; i < len(seg); i++ {
-			if seg[i] < 0x20 || seg[i] == 0x7f {
-				return "", errControl
+			if err := refused(seg[i]); err != nil {
+				return "", err
 			}
 		}
 		return seg, nil
@@ -136,8 +140,8 @@ func decodeSegment(seg string) (string, error) {
 				return "", errEncSlash
 			}
 		}
-		if c < 0x20 || c == 0x7f {
-			return "", errControl
+		if err := refused(c); err != nil {
+			return "", err
 		}
 		b = append(b, c)
 	}
@@ -146,6 +150,19 @@ func decodeSegment(seg string) (string, error) {
 	} else {
 		return d, nil
 	}
+}
+
+// refused says why a byte of a decoded path is not accepted, or nil.
+func refused(c byte) error {
+	switch {
+	case c < 0x20 || c == 0x7f:
+		return errControl
+	case c == ';':
+		return errParam
+	case c == '\\':
+		return errBackslash
+	}
+	return nil
 }
 
 func isHex(c byte) bool {

@@ -270,7 +270,7 @@ func TestForwardAuthRules(t *testing.T) {
 	}
 	ask("GET", "app.example.test", "/admin/../x", me).wantFor(t, "/admin/../x is /x", http.StatusOK)
 	ask("GET", "app.example.test", "/Admin/", me).wantFor(t, "paths are case-sensitive", http.StatusOK)
-	for _, uri := range []string{"/%2e%2e/admin/", "/x/%2E%2E/admin/", "/.%2e/admin/", "/%2e/admin/", "/admin%2Fx", "/x%2f..%2fadmin/", "/a%zz", "/a%", "/%ff", "/a%00"} {
+	for _, uri := range []string{"/%2e%2e/admin/", "/x/%2E%2E/admin/", "/.%2e/admin/", "/%2e/admin/", "/admin%2Fx", "/x%2f..%2fadmin/", "/a%zz", "/a%", "/%ff", "/a%00", "/public/..;/admin/x", "/admin;x/y", "/public/..%5cadmin/x", "/public/..\\admin/x"} {
 		ask("GET", "app.example.test", uri, me).wantFor(t, uri, http.StatusBadRequest, "invalid_request")
 		s.authRequest(t, "GET", "https://app.example.test"+uri, me).wantFor(t, uri, http.StatusBadRequest, "invalid_request")
 	}
