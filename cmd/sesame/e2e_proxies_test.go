@@ -254,6 +254,8 @@ func testBehindProxy(t *testing.T, s *e2eServer, up *recordingUpstream, proxy st
 		"Remote-User", "forged-user", "Remote-Email", "root@forged.test", "Remote-Groups", "admin",
 		"Remote-Session", "forged-session", "X-Forwarded-Host", "public.example.test",
 		"X-Forwarded-Uri", "/public/", "X-Original-URL", "https://app.example.test/public/",
+		// spelt with "_", which CGI, FastCGI and Rack read as the same variable
+		"Remote_User", "forged-user", "Remote_Email", "root@forged.test", "Remote_Groups", "admin", "Remote_Session", "forged-session",
 	}
 	wantNotReached := func(what string) {
 		t.Helper()
@@ -279,6 +281,11 @@ func testBehindProxy(t *testing.T, s *e2eServer, up *recordingUpstream, proxy st
 	for _, hit := range up.take() {
 		for _, k := range []string{"Remote-User", "Remote-Email", "Remote-Groups", "Remote-Session", "Authorization"} {
 			if v := hit.header.Get(k); v != "" {
+				t.Errorf("bypass: the upstream got %s: %q from the client", k, v)
+			}
+		}
+		for k, v := range hit.header {
+			if strings.HasPrefix(strings.ToLower(strings.ReplaceAll(k, "_", "-")), "remote-") && strings.Contains(k, "_") {
 				t.Errorf("bypass: the upstream got %s: %q from the client", k, v)
 			}
 		}
