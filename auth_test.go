@@ -577,3 +577,36 @@ func TestChangePasswordThrottledBySession(t *testing.T) {
 		t.Fatalf("after the window: %v", err)
 	}
 }
+
+// endBeforeToken is a backend on which every new token family is ended
+// (as by a password change of its user) between the family's creation and
+// the storing of its first refresh token.
+type endBeforeToken struct {
+	*memstore.Store
+}
+
+func (e endBeforeToken) CreateRefreshToken(ctx context.Context, rt sesame.RefreshToken) error {
+	if err := e.Store.DeleteSession(ctx, rt.UserID, rt.SessionID); err != nil {
+		return err
+	}
+	return e.Store.CreateRefreshToken(ctx, rt)
+}
+
+// A password grant whose family is ended before its first refresh token is
+// stored is refused as overtaken (invalid_grant at the API), not answered
+// with the store's "no such session" (401 unauthenticated at the API).
+func TestGrantOvertakenBeforeItsFirstToken(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	a := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
+	g, err := sesame.NewGrants(a, sesame.GrantsConfig{Backend: endBeforeToken{st}, Issuer: fakeIssuer{}, SuccessorKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Register(ctx, "a@x.test", "password one", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Password(ctx, "a@x.test", "password one", sesame.Client{}); !errors.Is(err, sesame.ErrInvalidCredentials) {
+		t.Fatalf("grant overtaken before its first token: %v, want ErrInvalidCredentials", err)
+	}
+}

@@ -129,6 +129,13 @@ func (g *Grants) Password(ctx context.Context, email, password string, c Client)
 	}
 	refresh, hash := newRefreshToken(g.cfg.SuccessorKey, u.ID, s.ID)
 	if err := g.cfg.Backend.CreateRefreshToken(ctx, RefreshToken{Hash: hash, SessionID: s.ID, UserID: u.ID, CreatedAt: now, ExpiresAt: s.ExpiresAt}); err != nil {
+		if errors.Is(err, ErrSessionNotFound) {
+			// The family was ended before its first token was stored: a
+			// password change or a revocation of the user overtook this
+			// grant, which is then refused like any other it overtakes.
+			a.audit(ctx, Event{Type: EventLoginFailed, UserID: u.ID, SessionID: s.ID, IP: c.IP, UserAgent: c.UserAgent})
+			return Tokens{}, ErrInvalidCredentials
+		}
 		return Tokens{}, err
 	}
 	// A password change or revocation of the user while this grant was in
