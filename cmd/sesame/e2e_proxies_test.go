@@ -165,14 +165,16 @@ func readExample(t *testing.T, name, sesame, upstream string) string {
 }
 
 func startNginx(t *testing.T, sesame, upstream string) string {
-	bin := needProgram(t, "nginx")
-	dir := t.TempDir()
 	addr := freeAddr(t)
 	site := readExample(t, "nginx-app.conf", sesame, upstream)
-	site = strings.Replace(site, "listen 80;", "listen "+addr+";", 1)
-	if err := os.WriteFile(filepath.Join(dir, "app.conf"), []byte(site), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	runNginx(t, needProgram(t, "nginx"), t.TempDir(), strings.Replace(site, "listen 80;", "listen "+addr+";", 1), addr)
+	return addr
+}
+
+// runNginx runs the nginx at bin in the foreground from dir, serving site
+// (a server block, as in examples/forward-auth) inside a minimal http
+// block whose files all stay in dir, and waits until addr answers.
+func runNginx(t *testing.T, bin, dir, site, addr string) {
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
 worker_processes 1;
@@ -189,11 +191,12 @@ http {
     include %[1]s/app.conf;
 }
 `, dir)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
+	for name, body := range map[string]string{"app.conf": site, "nginx.conf": conf} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	startProgram(t, exec.Command(bin, "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", filepath.Join(dir, "nginx.conf")), addr, filepath.Join(dir, "out.log"))
-	return addr
 }
 
 func startCaddy(t *testing.T, sesame, upstream string) string {

@@ -149,28 +149,7 @@ func TestSingleSignOnInChromium(t *testing.T) {
 		"proxy_pass http://sesame/v1/auth-request;", "proxy_pass https://sesame/v1/auth-request;\n        proxy_ssl_server_name on;\n        proxy_ssl_name auth.example.test;\n        proxy_ssl_verify on;\n        proxy_ssl_trusted_certificate "+caFile+";",
 		"$scheme://$host$request_uri", "$scheme://$http_host$request_uri",
 	).Replace(site)
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log info;
-events { worker_connections 128; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/client;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include %[1]s/app.conf;
-}
-`, dir)
-	for name, body := range map[string]string{"app.conf": site, "nginx.conf": conf} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	startProgram(t, exec.Command(nginx, "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", filepath.Join(dir, "nginx.conf")), proxyAddr, filepath.Join(dir, "nginx.out"))
+	runNginx(t, nginx, dir, site, proxyAddr)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
