@@ -140,15 +140,10 @@ func (s *Store) swapPasswordHash(userID string, old *string, next string, advanc
 // AdvanceCredentialGen advances the user's CredentialGen, or returns
 // sesame.ErrUserNotFound.
 func (s *Store) AdvanceCredentialGen(ctx context.Context, userID string) error {
-	us := &s.users
-	us.mu.Lock()
-	defer us.mu.Unlock()
-	u := us.byID[userID]
-	if u == nil {
-		return sesame.ErrUserNotFound
-	}
-	u.CredentialGen++
-	return nil
+	return s.update(userID, func(u *sesame.User) error {
+		u.CredentialGen++
+		return nil
+	})
 }
 
 // update applies change to the stored user with that ID, under the write
@@ -198,15 +193,11 @@ func (s *Store) SetEmail(ctx context.Context, userID, email string) error {
 
 // DeleteUser removes the user, or returns sesame.ErrUserNotFound.
 func (s *Store) DeleteUser(ctx context.Context, userID string) error {
-	us := &s.users
-	us.mu.Lock()
-	defer us.mu.Unlock()
-	u := us.byID[userID]
-	if u == nil {
-		return sesame.ErrUserNotFound
-	}
-	delete(us.byID, userID)
-	delete(us.byEmail, u.Email)
-	us.order = slices.DeleteFunc(us.order, func(o *sesame.User) bool { return o == u })
-	return nil
+	return s.update(userID, func(u *sesame.User) error {
+		us := &s.users
+		delete(us.byID, userID)
+		delete(us.byEmail, u.Email)
+		us.order = slices.DeleteFunc(us.order, func(o *sesame.User) bool { return o == u })
+		return nil
+	})
 }
