@@ -1,6 +1,9 @@
 package sesame
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Stores translate their driver's errors into these, and
 // callers test for them with errors.Is.
@@ -35,6 +38,11 @@ var (
 	// ErrUnavailable is returned when a store cannot be reached: nothing is
 	// authenticated without the store that decides it.
 	ErrUnavailable = errors.New("sesame: store unavailable")
+	// ErrRevocationsBehind is returned when this process's RevocationSet
+	// is further behind the store's revocation log than its bound (the
+	// feed broke or lags): no session is vouched for until it catches up.
+	// It matches ErrUnavailable too.
+	ErrRevocationsBehind = fmt.Errorf("sesame: revocations behind the log: %w", ErrUnavailable)
 )
 
 // RateLimitError carries how long a throttled client should wait. It

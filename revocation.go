@@ -22,7 +22,8 @@ import (
 // through the listening connection, a blocking stream read that returns,
 // a poll of the log), so silence on a broken feed is never taken for
 // "nothing was revoked". When Current falls more than MaxLag behind the
-// clock, Revoked and Check return ErrUnavailable: the node answers 503
+// clock, Revoked and Check return ErrRevocationsBehind (which matches
+// ErrUnavailable): the node answers 503
 // rather than from a set it cannot vouch for, until the feed catches up.
 //
 // An entry stays until no access token of that session can still be valid
@@ -108,9 +109,9 @@ func (r *RevocationSet) check(current time.Time) error {
 	}
 	if lag := r.now().Sub(current); lag > r.maxLag {
 		if current.IsZero() {
-			return fmt.Errorf("revocations never read: %w", ErrUnavailable)
+			return fmt.Errorf("revocations never read: %w", ErrRevocationsBehind)
 		}
-		return fmt.Errorf("revocation feed %s behind (bound %s): %w", lag.Round(time.Millisecond), r.maxLag, ErrUnavailable)
+		return fmt.Errorf("revocation feed %s behind (bound %s): %w", lag.Round(time.Millisecond), r.maxLag, ErrRevocationsBehind)
 	}
 	return nil
 }

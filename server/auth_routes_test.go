@@ -45,6 +45,14 @@ type routesAccount struct {
 // registration closed.
 func newRoutesServer(t *testing.T) (http.Handler, *downSessions, routesAccount, routesAccount) {
 	t.Helper()
+	return newRoutesServerRevs(t, nil)
+}
+
+// newRoutesServerRevs is newRoutesServer with the revocation set that
+// revs makes on the store's revocation log (nil: a set fed only by the
+// server's own revocations).
+func newRoutesServerRevs(t *testing.T, revs func(sesame.RevocationLog) *sesame.RevocationSet) (http.Handler, *downSessions, routesAccount, routesAccount) {
+	t.Helper()
 	ctx := context.Background()
 	st := memstore.New()
 	sessions := &downSessions{Store: st}
@@ -62,8 +70,13 @@ func newRoutesServer(t *testing.T) (http.Handler, *downSessions, routesAccount, 
 		t.Fatal(err)
 	}
 	keys := token.NewKeys(ks)
-	revs := sesame.NewRevocationSet(nil, time.Hour, 0, nil)
-	ver, err := token.NewVerifier(keys, routesIssuer, routesIssuer, token.WithRevocation(revs.Revoked))
+	if revs == nil {
+		revs = func(sesame.RevocationLog) *sesame.RevocationSet {
+			return sesame.NewRevocationSet(nil, time.Hour, 0, nil)
+		}
+	}
+	set := revs(st)
+	ver, err := token.NewVerifier(keys, routesIssuer, routesIssuer, token.WithRevocation(set.Revoked))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +86,7 @@ func newRoutesServer(t *testing.T) (http.Handler, *downSessions, routesAccount, 
 	rand.Read(succ)
 	auth := sesame.New(sesame.Config{
 		Users: st, Sessions: sessions, Audit: st, Limiter: st, Hasher: hasher,
-		Revocations: revs, Logger: log,
+		Revocations: set, Logger: log,
 	})
 	grants, err := sesame.NewGrants(auth, sesame.GrantsConfig{
 		Backend: sessions, Verifier: ver, SuccessorKey: succ,
@@ -229,5 +242,25 @@ func TestRoutesAuthentication(t *testing.T) {
 	}
 	if r := (routeReq{method: "GET", path: "/v1/session", cookie: user.cookie}).do(h); r.status != 401 {
 		t.Errorf("session after logout: %d", r.status)
+	}
+}
+
+// TestRoutesRevocationsBehind: a node whose revocation set is past its
+// bound (here: one that has never read the log) answers every cookie and
+// bearer request 503 in words of its own, which tell it from a store that
+// fails (the soak counts these 503s apart by them, lab/soakcheck.go).
+func TestRoutesRevocationsBehind(t *testing.T) {
+	h, _, user, _ := newRoutesServerRevs(t, func(log sesame.RevocationLog) *sesame.RevocationSet {
+		return sesame.NewRevocationSet(log, time.Hour, time.Second, nil)
+	})
+	for _, rr := range []routeReq{
+		{method: "GET", path: "/v1/session", cookie: user.cookie},
+		{method: "GET", path: "/v1/userinfo", bearer: user.access},
+		{method: "GET", path: "/v1/sessions", cookie: user.cookie},
+	} {
+		r := rr.do(h)
+		if r.status != 503 || r.code != "unavailable" || !strings.Contains(r.body, "this node is behind on revocations") || r.hdr.Get("Retry-After") == "" {
+			t.Errorf("%s %s with the revocation set behind: %d %s (Retry-After %q)", rr.method, rr.path, r.status, r.body, r.hdr.Get("Retry-After"))
+		}
 	}
 }

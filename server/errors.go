@@ -65,6 +65,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.Is(err, sesame.ErrBusy):
 		w.Header().Set("Retry-After", "1")
 		ae = &apiError{http.StatusServiceUnavailable, "unavailable", "the server is busy; retry shortly"}
+	case errors.Is(err, sesame.ErrRevocationsBehind):
+		// The node's revocation feed is past its bound: it vouches for no
+		// session until it catches up (/readyz shows the lag). Its own
+		// words, so that a client or an operator tells it from a store
+		// that fails.
+		log.WarnContext(r.Context(), "request refused: revocations behind", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		ae = &apiError{http.StatusServiceUnavailable, "unavailable", "this node is behind on revocations; retry shortly"}
 	case r.Context().Err() != nil && errors.Is(err, r.Context().Err()):
 		// The client went away; nobody reads this answer.
 		log.DebugContext(r.Context(), "client gone", "method", r.Method, "path", r.URL.Path)
