@@ -28,6 +28,7 @@
 //	sesame lab cache-hits [-pools 16384,20000,32768,65536]
 //	sesame lab revoke-latency [-kind token|cookie] [-n 1000] [-pg URL] [-redis URL] [-workers 4]
 //	sesame lab login [-store sqlite|memory] [-duration 5s] [-rounds 3] [-burst 300] [-variant GOMEMLIMIT=117MiB]...
+//	sesame lab soak [-duration 10m] [-users 16] [-rate 100] [-pg URL] [-redis URL]
 //
 // session-load is GET /v1/session with a valid cookie under load over
 // loopback. token-load is GET /v1/userinfo with a bearer access token: the
@@ -37,7 +38,9 @@
 // in this process, how often a verified-token cache of serve's size hits
 // on token-load's pools. login is POST /v1/session against argon2id
 // itself, then the peak resident memory of the binary while a burst of
-// logins arrives at once, also under each -variant environment.
+// logins arrives at once, also under each -variant environment. soak
+// runs three nodes under a mixed load and checks every answer against a
+// model of every session (soak.go); it exits non-zero on a failure.
 //
 // All traffic goes to servers the lab starts on 127.0.0.1 (and the stores
 // it was pointed at), and every load loop stops by itself, bounded in time
@@ -66,6 +69,9 @@ Measurements (each prints Markdown; "sesame lab <measurement> -h" lists its flag
   login          login throughput as a ratio to raw argon2id; peak RSS of a login burst
   revoke-latency two nodes on PostgreSQL + Redis: end a token family or a cookie session
                  on one, time until the other answers 401
+  soak           three nodes on PostgreSQL + Redis under a mixed load for -duration (10m):
+                 fails on any 5xx, any request allowed after its session ended, a live
+                 session refused, or memory or goroutines that grew
 `
 
 // Run is "sesame lab": args are what follows "lab" on the command line.
@@ -88,6 +94,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return login(ctx, rest, stdout, stderr)
 	case "revoke-latency":
 		return revokeLatency(ctx, rest, stdout, stderr)
+	case "soak":
+		return soakCmd(ctx, rest, stdout, stderr)
 	case "bare": // the baseline server, run by the other commands as a child
 		return bare(ctx, rest, stderr)
 	case "help":

@@ -11,6 +11,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -61,10 +63,11 @@ func revokeLatency(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 	var undo stops
 	defer undo.run()
-	a, b, err := startNodePair(ctx, &undo, *pgURL, *redis, *bin, *childLog, stderr)
+	c, err := startCluster(ctx, &undo, 2, *pgURL, *redis, *bin, []string{"--hash-concurrency", "2"}, *childLog, stderr)
 	if err != nil {
 		return err
 	}
+	a, b := c.nodes[0], c.nodes[1]
 	if err := register(ctx, a.base); err != nil {
 		return err
 	}
@@ -178,51 +181,85 @@ func cookieCarrier(cookie string) carrier {
 	return carrier{probe: req(http.MethodGet), end: req(http.MethodDelete)}
 }
 
-// startNodePair creates the run's PostgreSQL database, empties the Redis
-// database, and starts nodes A and B on both, with one master key; undo
-// gets what drops, empties and stops them again.
-func startNodePair(ctx context.Context, undo *stops, pgURL, redis, bin string, childLog bool, stderr io.Writer) (a, b process, err error) {
+// cluster is nodes of sesame serve that share one PostgreSQL database and
+// (unless redis is empty) one Redis database, with one master key: what
+// the CLI needs to act on the same data (sesame keys rotate, user add).
+type cluster struct {
+	nodes []process
+	bin   string   // the sesame binary the nodes run
+	db    string   // --db of every node: the run's PostgreSQL database
+	redis string   // --session-store of every node, or "" (sessions in db)
+	env   []string // SESAME_MASTER_KEY=...
+}
+
+// cli runs "sesame ARGS --db ... --session-store ..." against the
+// cluster's stores, with its master key and a data directory of its own,
+// and returns its combined output.
+func (c cluster) cli(ctx context.Context, stdin string, args ...string) (string, error) {
+	dir, err := os.MkdirTemp("", "sesame-lab-cli-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	args = append(args, "--data-dir", dir, "--db", c.db)
+	if c.redis != "" {
+		args = append(args, "--session-store", c.redis)
+	}
+	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd.Env = append(os.Environ(), c.env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("sesame %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// startCluster creates the run's PostgreSQL database, claims the Redis
+// database, and starts n nodes on both, with one master key, the issuer
+// http://sesame-bench.test and flags; undo gets what drops, empties and
+// stops them again.
+func startCluster(ctx context.Context, undo *stops, n int, pgURL, redis, bin string, flags []string, childLog bool, stderr io.Writer) (cluster, error) {
 	db, drop, err := createBenchDB(ctx, pgURL, stderr)
 	if err != nil {
-		return process{}, process{}, err
+		return cluster{}, err
 	}
 	undo.add(drop)
 	store := "postgres" // -redis '': sessions in the PostgreSQL database too
 	if redis != "" {
 		claim, err := claimRedis(ctx, redis, stderr)
 		if err != nil {
-			return process{}, process{}, err
+			return cluster{}, err
 		}
 		undo.add(claim.release)
 		redis, store = claim.url, "redis"
 	}
 	path, cleanup, err := sesameBinary(ctx, bin, stderr)
 	if err != nil {
-		return process{}, process{}, err
+		return cluster{}, err
 	}
 	undo.add(cleanup)
 	key := make([]byte, 32)
 	rand.Read(key)
+	c := cluster{bin: path, db: db, redis: redis, env: []string{"SESAME_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key)}}
 	srv := sesameServer{
 		bin: path, store: store, redis: redis,
-		flags: append([]string{"--db", db, "--issuer", "http://sesame-bench.test", "--hash-concurrency", "2"}, unthrottled...),
-		env:   []string{"SESAME_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key)},
+		flags: append(append([]string{"--db", db, "--issuer", "http://sesame-bench.test"}, unthrottled...), flags...),
+		env:   c.env,
 	}
 	if childLog {
 		srv.childLog = stderr
 	}
-	var nodes [2]process
-	for i := range nodes {
-		p, stop, err := srv.start(ctx) // one after the other: A migrates the schema first
+	for i := range n {
+		p, stop, err := srv.start(ctx) // one after the other: the first migrates the schema
 		if err != nil {
-			return process{}, process{}, err
+			return cluster{}, err
 		}
 		undo.add(stop)
-		nodes[i] = p
+		c.nodes = append(c.nodes, p)
+		fmt.Fprintf(stderr, "node %c %s (pid %d)\n", 'A'+i, p.base, p.pid)
 	}
-	a, b = nodes[0], nodes[1]
-	fmt.Fprintf(stderr, "node A %s (pid %d), node B %s (pid %d)\n", a.base, a.pid, b.base, b.pid)
-	return a, b, nil
+	return c, nil
 }
 
 // revokeResult is what measureRevokes saw.
