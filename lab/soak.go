@@ -308,8 +308,8 @@ func (r *soakRun) judge(s *soakSession, a answer, kind string) bool {
 				if s.end.node >= 0 {
 					node = fmt.Sprintf("node %c", 'A'+s.end.node)
 				}
-				r.violations = append(r.violations, fmt.Sprintf("%s on node %c allowed %v after %s on %s ended the %s",
-					kind, 'A'+a.node, a.sent.Sub(s.end.at).Round(time.Millisecond), s.end.why, node, s.what()))
+				r.violations = append(r.violations, fmt.Sprintf("%s: node %c answered %d to a request sent %v after the %s on %s had ended the %s",
+					kind, 'A'+a.node, a.status, a.sent.Sub(s.end.at).Round(time.Millisecond), s.end.why, node, s.what()))
 			}
 		}
 	case classRefused:
@@ -488,7 +488,7 @@ func (r *soakRun) finalCheck(ctx context.Context) {
 			return struct{}{}, nil
 		}
 		live := !s.end.ended()
-		if live && s.token && time.Until(s.expires) < 30*time.Second {
+		if live && s.token && time.Until(s.expires) < 90*time.Second {
 			if !r.refreshFamily(ctx, s, refresh[i], "final: refresh") {
 				return struct{}{}, nil
 			}

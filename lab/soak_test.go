@@ -152,8 +152,8 @@ func TestSoakGrowth(t *testing.T) {
 	}{
 		{rssRule, 90, 130, false},       // +44 %: within 50 %
 		{rssRule, 90, 140, true},        // +56 % and +50 MiB
-		{rssRule, 40, 70, false},        // +75 % but only +30 MiB
-		{rssRule, 40, 80, true},         // +100 % and +40 MiB
+		{rssRule, 40, 80, false},        // +100 % but only +40 MiB
+		{rssRule, 40, 90, true},         // +125 % and +50 MiB
 		{rssRule, 90, 60, false},        // shrank
 		{goroutinesRule, 20, 40, false}, // +100 % but only +20
 		{goroutinesRule, 20, 50, true},  // +30

@@ -138,7 +138,7 @@ func passwordChangeEnds(live []*soakSession, by *soakSession) []*soakSession {
 // between warm-up and the end: by more than rel of its warm-up value AND
 // by more than abs. The absolute floor keeps small figures from tripping
 // the relative one: a few requests in flight more at one sample than at
-// another, or one password hash's 19 MiB not yet returned to the kernel.
+// another, or password hashes' memory not yet returned to the kernel.
 type growthRule struct {
 	rel  float64 // 0.5: 50 %
 	abs  float64 // in the figure's unit
@@ -147,10 +147,12 @@ type growthRule struct {
 
 // The soak's rules (docs/OPERATIONS.md states them): resident memory and
 // goroutines are flat when their median over the last window is within
-// 50 % of their median over the window after warm-up, or within 32 MiB
-// and 25 goroutines of it.
+// 50 % of their median over the window after warm-up, or within 48 MiB
+// and 25 goroutines of it. 48 MiB: a node hashes up to two passwords at
+// once on two cores, 19 MiB each, and whether the runtime has given that
+// memory back at a sample is chance (a 60 s run saw +33 MiB, flat).
 var (
-	rssRule        = growthRule{rel: 0.5, abs: 32, unit: "MiB"}
+	rssRule        = growthRule{rel: 0.5, abs: 48, unit: "MiB"}
 	goroutinesRule = growthRule{rel: 0.5, abs: 25, unit: "goroutines"}
 )
 
