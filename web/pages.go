@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sesameauth/sesame"
 )
@@ -172,14 +173,16 @@ func (p *Pages) account(w http.ResponseWriter, r *http.Request, status int, u se
 		p.fail(w, r, &u, err)
 		return
 	}
-	others := make([]sesame.Session, 0, len(list))
-	for _, x := range list {
-		if x.ID != s.ID {
-			others = append(others, x)
-		}
+	// The list is the store's own copy: this session first, the others
+	// after it, most recently seen first.
+	if i := slices.IndexFunc(list, func(x sesame.Session) bool { return x.ID == s.ID }); i >= 0 {
+		list[0], list[i] = list[i], list[0]
+		list = list[1:]
 	}
-	slices.SortFunc(others, func(a, b sesame.Session) int { return b.LastSeenAt.Compare(a.LastSeenAt) })
-	v.Title, v.Me, v.Admin, v.Current, v.Sessions = "Your account", &u, u.HasRole(sesame.RoleAdmin), s, others
+	slices.SortFunc(list, func(a, b sesame.Session) int { return b.LastSeenAt.Compare(a.LastSeenAt) })
+	others := list
+	v.Me, v.Admin, v.Sessions = &u, u.HasRole(sesame.RoleAdmin), others
+	v.Facts, v.SessionList = facts(u), sessionList(&s, others, true, time.Now())
 	p.render(w, r, status, "account", v)
 }
 
@@ -334,7 +337,7 @@ func (p *Pages) admin(post bool, do func(w http.ResponseWriter, r *http.Request,
 func (p *Pages) Admin() http.Handler {
 	return p.admin(false, func(w http.ResponseWriter, r *http.Request, _ url.Values, me sesame.User) {
 		q := r.URL.Query()
-		v := view{Title: "Administration", Me: &me, Admin: true, Notice: adminNotices[q.Get("done")],
+		v := view{Me: &me, Admin: true, Notice: adminNotices[q.Get("done")],
 			Query: truncate(strings.TrimSpace(q.Get("q")), 320), Types: eventTypes, UserByID: map[string]string{}}
 		all, err := p.cfg.Auth.Users(r.Context())
 		if err != nil {
@@ -360,6 +363,7 @@ func (p *Pages) Admin() http.Handler {
 				p.fail(w, r, &me, err)
 				return
 			}
+			v.SessionList = sessionList(nil, v.Sessions, false, time.Now())
 		}
 		if t := q.Get("type"); slices.Contains(eventTypes, t) {
 			v.Type = t

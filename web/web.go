@@ -60,7 +60,10 @@ type Config struct {
 type Pages struct {
 	cfg   Config
 	pages map[string]*template.Template
-	csp   string
+	// headers are those of every page. render shares their value slices
+	// with each response (saving an allocation for each), so nothing may
+	// change an element of one; Add appends to a full slice, which copies.
+	headers http.Header
 }
 
 // New parses the templates and returns the pages over cfg.
@@ -81,13 +84,11 @@ func New(cfg Config) (*Pages, error) {
 	}
 	p := &Pages{cfg: cfg, pages: map[string]*template.Template{}}
 	funcs := template.FuncMap{
-		"device":  DescribeUserAgent,
-		"when":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-		"ago":     ago,
-		"join":    strings.Join,
-		"inc":     func(n int) int { return n + 1 },
-		"dec":     func(n int) int { return n - 1 },
-		"isToken": func(s sesame.Session) bool { return s.Kind == sesame.KindToken },
+		"device": describeCached,
+		"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"join":   strings.Join,
+		"inc":    func(n int) int { return n + 1 },
+		"dec":    func(n int) int { return n - 1 },
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
@@ -111,14 +112,25 @@ func New(cfg Config) (*Pages, error) {
 	// No script from anywhere, no framing, styles and images from this
 	// server only, and forms may go only here or where a sign-in may
 	// continue (Chromium applies form-action to the redirect after a post).
-	p.csp = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action " +
+	csp := "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action " +
 		cfg.ReturnTo.formAction() + "; frame-ancestors 'none'"
+	p.headers = http.Header{
+		"Content-Type":            {"text/html; charset=utf-8"},
+		"Content-Security-Policy": {csp},
+		"X-Content-Type-Options":  {"nosniff"},
+		"X-Frame-Options":         {"DENY"},
+		// Not no-referrer: under it a browser sends "Origin: null" with
+		// the page's own form posts, which the cross-origin rule refuses.
+		// same-origin keeps the URL (and any return_to) from other sites.
+		"Referrer-Policy": {"same-origin"},
+		"Cache-Control":   {"no-store"},
+	}
 	return p, nil
 }
 
 // view is what every template gets.
 type view struct {
-	Title    string
+	Title    string       // unless the page's template defines "title"
 	Me       *sesame.User // the signed-in user, for the navigation
 	Admin    bool
 	Error    string // what went wrong, for a person
@@ -128,9 +140,10 @@ type view struct {
 	Email    string
 	RegOpen  bool
 
-	// /account
-	Current  sesame.Session
-	Sessions []sesame.Session
+	// /account, and a user's sessions on /admin
+	Sessions    []sesame.Session // the others (on /account), or all (on /admin)
+	SessionList template.HTML    // sessionList's rendering of them
+	Facts       template.HTML    // /account: the user's email and roles
 
 	// error pages
 	RetryAfter int
@@ -175,22 +188,16 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 			renderBuffers.Put(buf)
 		}
 	}()
-	if err := t.ExecuteTemplate(buf, "layout.html", v); err != nil {
+	if err := t.Execute(buf, &v); err != nil {
 		p.cfg.Logger.ErrorContext(r.Context(), "rendering a page", "page", name, "err", err)
 		status = http.StatusInternalServerError
 		buf.Reset()
 		buf.WriteString("<!doctype html><title>Error</title><p>Something went wrong. Please try again.</p>")
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", p.csp)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	// Not no-referrer: under it a browser sends "Origin: null" with the
-	// page's own form posts, which the cross-origin rule refuses.
-	// same-origin keeps the URL (and any return_to) from other sites.
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Cache-Control", "no-store")
+	for k, v := range p.headers {
+		h[k] = v
+	}
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
@@ -255,28 +262,6 @@ func seconds(n int) string {
 		return strconv.Itoa(n) + " seconds"
 	}
 	return strconv.Itoa((n+59)/60) + " minutes"
-}
-
-// ago says how long before now t was, in words.
-func ago(t time.Time) string {
-	d := time.Since(t)
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute") + " ago"
-	case d < 48*time.Hour:
-		return plural(int(d/time.Hour), "hour") + " ago"
-	default:
-		return plural(int(d/(24*time.Hour)), "day") + " ago"
-	}
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return strconv.Itoa(n) + " " + unit + "s"
 }
 
 // form returns the fields of a form post, after refusing one from another
