@@ -34,10 +34,17 @@ func (f *fragment) markup(m markup) { f.b.WriteString(string(m)) }
 
 func (f *fragment) text(s string) { f.b.WriteString(html.EscapeString(s)) }
 
-// when writes t as "2006-01-02 15:04 UTC" (no value from a client).
+// when writes t as "2006-01-02 15:04 UTC", as the "when" of the
+// templates does (without parsing that layout for every row).
 func (f *fragment) when(t time.Time) {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	h, mi, _ := t.Clock()
 	var tmp [24]byte
-	f.b.Write(t.UTC().AppendFormat(tmp[:0], "2006-01-02 15:04 UTC"))
+	b := strconv.AppendInt(tmp[:0], int64(y), 10)
+	b = append(b, '-', byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10),
+		' ', byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10))
+	f.b.Write(append(b, " UTC"...))
 }
 
 // ago writes how long before now t was, in words.
@@ -48,14 +55,48 @@ func (f *fragment) ago(t, now time.Time) {
 
 func (f *fragment) html() template.HTML { return template.HTML(f.b.String()) }
 
-// sessionList is the <ul> of sessions that /account and /admin show.
-// With current (the caller's own, on /account) first, tagged "this device"
-// with a sign-out button; then others, each with an "end" button when
-// endable (on /account), or plain (on /admin, whose end-all form the
-// template adds).
-func sessionList(current *sesame.Session, others []sesame.Session, endable bool, now time.Time) template.HTML {
+// accountBody is what /account shows of the user: the email and roles,
+// then where they are signed in (this session first, with a sign-out
+// button; the others each with an "end" button).
+func accountBody(u sesame.User, current sesame.Session, others []sesame.Session, now time.Time) template.HTML {
 	var f fragment
-	f.b.Grow(512 + 640*len(others))
+	f.b.Grow(1024 + 640*len(others))
+	f.markup("<section class=\"card\">\n<dl class=\"facts\">\n  <dt>Email</dt><dd>")
+	f.text(u.Email)
+	// The password form's username, for password managers (the form is
+	// in the template, which this saves an action).
+	f.markup("<input type=\"text\" name=\"username\" autocomplete=\"username\" form=\"password-form\" hidden value=\"")
+	f.text(u.Email)
+	f.markup("\"></dd>\n  <dt>Roles</dt><dd>")
+	for i, r := range u.Roles {
+		if i > 0 {
+			f.markup(", ")
+		}
+		f.text(r)
+	}
+	f.markup("</dd>\n</dl>\n</section>\n\n<section class=\"card\" aria-labelledby=\"sessions\">\n<h2 id=\"sessions\">Where you are signed in</h2>\n")
+	f.sessions(&current, others, true, now)
+	if len(others) > 0 {
+		f.markup("\n<form method=\"post\" action=\"/account/sessions/end-others\">\n  <button type=\"submit\" class=\"danger\">Sign out everywhere else</button>\n</form>")
+	} else {
+		f.markup("\n<p class=\"hint\">You are not signed in anywhere else.</p>")
+	}
+	f.markup("\n</section>")
+	return f.html()
+}
+
+// sessionList is the <ul> of a user's sessions on /admin.
+func sessionList(list []sesame.Session, now time.Time) template.HTML {
+	var f fragment
+	f.b.Grow(64 + 512*len(list))
+	f.sessions(nil, list, false, now)
+	return f.html()
+}
+
+// sessions writes a <ul> of sessions: current (if any) first, tagged
+// "this device" with a sign-out button, then others, each with an "end"
+// button when endable.
+func (f *fragment) sessions(current *sesame.Session, others []sesame.Session, endable bool, now time.Time) {
 	f.markup(`<ul class="sessions">`)
 	if current != nil {
 		f.markup("\n  <li class=\"session current\">\n    <div>\n      <strong>")
@@ -89,24 +130,6 @@ func sessionList(current *sesame.Session, others []sesame.Session, endable bool,
 		f.markup("\n  </li>")
 	}
 	f.markup("\n</ul>")
-	return f.html()
-}
-
-// facts is the <dl> of the user's email and roles on /account.
-func facts(u sesame.User) template.HTML {
-	var f fragment
-	f.b.Grow(128 + len(u.Email))
-	f.markup("<dl class=\"facts\">\n  <dt>Email</dt><dd>")
-	f.text(u.Email)
-	f.markup("</dd>\n  <dt>Roles</dt><dd>")
-	for i, r := range u.Roles {
-		if i > 0 {
-			f.markup(", ")
-		}
-		f.text(r)
-	}
-	f.markup("</dd>\n</dl>")
-	return f.html()
 }
 
 // sessionMeta writes "From ADDRESS · signed in WHEN · last seen AGO".
@@ -124,9 +147,7 @@ func (f *fragment) sessionMeta(s *sesame.Session, now time.Time) {
 	f.markup("</p>\n")
 }
 
-// ago says how long before now t was, in words.
-func ago(t time.Time) string { return string(appendAgo(nil, time.Since(t))) }
-
+// appendAgo appends how long ago something was, d before now, in words.
 func appendAgo(b []byte, d time.Duration) []byte {
 	n, unit := 0, ""
 	switch {

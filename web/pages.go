@@ -163,7 +163,11 @@ func (p *Pages) Account() http.Handler {
 		if !ok {
 			return
 		}
-		p.account(w, r, http.StatusOK, u, s, view{Notice: notices[r.URL.Query().Get("done")]})
+		var v view
+		if r.URL.RawQuery != "" { // most requests have none: no query map to make
+			v.Notice = notices[r.URL.Query().Get("done")]
+		}
+		p.account(w, r, http.StatusOK, u, s, v)
 	})
 }
 
@@ -180,9 +184,8 @@ func (p *Pages) account(w http.ResponseWriter, r *http.Request, status int, u se
 		list = list[1:]
 	}
 	slices.SortFunc(list, func(a, b sesame.Session) int { return b.LastSeenAt.Compare(a.LastSeenAt) })
-	others := list
-	v.Me, v.Admin, v.Sessions = &u, u.HasRole(sesame.RoleAdmin), others
-	v.Facts, v.SessionList = facts(u), sessionList(&s, others, true, time.Now())
+	v.Me, v.Admin = &u, u.HasRole(sesame.RoleAdmin)
+	v.Body = accountBody(u, s, list, time.Now())
 	p.render(w, r, status, "account", v)
 }
 
@@ -363,7 +366,7 @@ func (p *Pages) Admin() http.Handler {
 				p.fail(w, r, &me, err)
 				return
 			}
-			v.SessionList = sessionList(nil, v.Sessions, false, time.Now())
+			v.SessionList = sessionList(v.Sessions, time.Now())
 		}
 		if t := q.Get("type"); slices.Contains(eventTypes, t) {
 			v.Type = t

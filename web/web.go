@@ -63,7 +63,13 @@ type Pages struct {
 	// headers are those of every page. render shares their value slices
 	// with each response (saving an allocation for each), so nothing may
 	// change an element of one; Add appends to a full slice, which copies.
-	headers http.Header
+	headers []header
+}
+
+// header is one canonical header name and its values.
+type header struct {
+	name   string
+	values []string
 }
 
 // New parses the templates and returns the pages over cfg.
@@ -114,16 +120,16 @@ func New(cfg Config) (*Pages, error) {
 	// continue (Chromium applies form-action to the redirect after a post).
 	csp := "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action " +
 		cfg.ReturnTo.formAction() + "; frame-ancestors 'none'"
-	p.headers = http.Header{
-		"Content-Type":            {"text/html; charset=utf-8"},
-		"Content-Security-Policy": {csp},
-		"X-Content-Type-Options":  {"nosniff"},
-		"X-Frame-Options":         {"DENY"},
+	p.headers = []header{
+		{"Content-Type", []string{"text/html; charset=utf-8"}},
+		{"Content-Security-Policy", []string{csp}},
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"X-Frame-Options", []string{"DENY"}},
 		// Not no-referrer: under it a browser sends "Origin: null" with
 		// the page's own form posts, which the cross-origin rule refuses.
 		// same-origin keeps the URL (and any return_to) from other sites.
-		"Referrer-Policy": {"same-origin"},
-		"Cache-Control":   {"no-store"},
+		{"Referrer-Policy", []string{"same-origin"}},
+		{"Cache-Control", []string{"no-store"}},
 	}
 	return p, nil
 }
@@ -140,10 +146,12 @@ type view struct {
 	Email    string
 	RegOpen  bool
 
-	// /account, and a user's sessions on /admin
-	Sessions    []sesame.Session // the others (on /account), or all (on /admin)
-	SessionList template.HTML    // sessionList's rendering of them
-	Facts       template.HTML    // /account: the user's email and roles
+	// /account: the user and their sessions (accountBody)
+	Body template.HTML
+
+	// /admin: a user's sessions, and sessionList's rendering of them
+	Sessions    []sesame.Session
+	SessionList template.HTML
 
 	// error pages
 	RetryAfter int
@@ -195,8 +203,8 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 		buf.WriteString("<!doctype html><title>Error</title><p>Something went wrong. Please try again.</p>")
 	}
 	h := w.Header()
-	for k, v := range p.headers {
-		h[k] = v
+	for _, x := range p.headers {
+		h[x.name] = x.values
 	}
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
