@@ -59,6 +59,9 @@ func (s *server) routes(mux *routeMux) {
 	mux.Handle("POST /logout", s.pages.Logout())
 	mux.Handle("GET /admin", s.pages.Admin())
 	mux.Handle("POST /admin/sessions/end", s.pages.AdminEndSessions())
+	mux.Handle("POST /admin/users/disabled", s.pages.AdminSetDisabled())
+	mux.Handle("POST /admin/users/admin-role", s.pages.AdminSetAdmin())
+	mux.Handle("POST /admin/users/delete", s.pages.AdminDeleteUser())
 	mux.Handle("GET /static/", s.pages.Static())
 
 	mux.Handle("GET /v1/openapi.json", s.handleOpenAPI())

@@ -315,6 +315,7 @@ var eventTypes = []string{
 	sesame.EventLoginSucceeded, sesame.EventLoginFailed, sesame.EventLogout, sesame.EventSessionRevoked,
 	sesame.EventPasswordChanged, sesame.EventUserCreated, sesame.EventTokenIssued, sesame.EventTokenRefreshed,
 	sesame.EventTokenReuse, sesame.EventTokenRevoked,
+	sesame.EventUserDisabled, sesame.EventUserEnabled, sesame.EventRolesChanged, sesame.EventEmailChanged, sesame.EventUserDeleted,
 }
 
 // admin runs an /admin request: 303 to /login when not signed in, a 403
@@ -397,27 +398,134 @@ func (p *Pages) Admin() http.Handler {
 	})
 }
 
-var adminNotices = map[string]string{"ended": "Every session of that user has ended."}
+// adminNotices are the messages /admin shows after an action, by the code
+// its redirect names.
+var adminNotices = map[string]string{
+	"ended":    "Every session of that user has ended.",
+	"disabled": "That user is disabled: they cannot sign in, and every session of theirs has ended.",
+	"enabled":  "That user can sign in again.",
+	"granted":  "That user is now an administrator.",
+	"removed":  "That user is no longer an administrator, and every session of theirs has ended.",
+	"deleted":  "That user is deleted, and every session of theirs has ended.",
+}
 
-// AdminEndSessions is POST /admin/sessions/end: ends every session and
-// refresh family of the user in field user_id.
-func (p *Pages) AdminEndSessions() http.Handler {
+// adminUser runs an /admin form post about the user in field user_id: a
+// 404 page when there is none. The administrator is the actor of what
+// do records in the audit log, as through the API.
+func (p *Pages) adminUser(do func(w http.ResponseWriter, r *http.Request, f url.Values, me, u sesame.User, c sesame.Client)) http.Handler {
 	return p.admin(true, func(w http.ResponseWriter, r *http.Request, f url.Values, me sesame.User) {
-		id := f.Get("user_id")
-		if _, err := p.cfg.Auth.User(r.Context(), id); errors.Is(err, sesame.ErrUserNotFound) {
+		u, err := p.cfg.Auth.User(r.Context(), f.Get("user_id"))
+		if errors.Is(err, sesame.ErrUserNotFound) {
 			p.render(w, r, http.StatusNotFound, "error", view{Me: &me, Admin: true, Title: "No such user", Error: "There is no user with that id."})
 			return
 		} else if err != nil {
 			p.fail(w, r, &me, err)
 			return
 		}
-		n, err := p.cfg.Auth.RevokeSessions(r.Context(), id, "", p.cfg.Client(r))
+		c := p.cfg.Client(r)
+		c.Actor = me.ID
+		do(w, r, f, me, u, c)
+	})
+}
+
+// adminDone answers an /admin action that changed the user id: 303 back
+// to the user's view with the notice done.
+func adminDone(w http.ResponseWriter, done, id string) {
+	redirect(w, "/admin?done="+done+"&user="+url.QueryEscape(id))
+}
+
+// AdminEndSessions is POST /admin/sessions/end: ends every session and
+// refresh family of the user in field user_id.
+func (p *Pages) AdminEndSessions() http.Handler {
+	return p.adminUser(func(w http.ResponseWriter, r *http.Request, f url.Values, me, u sesame.User, c sesame.Client) {
+		n, err := p.cfg.Auth.RevokeSessions(r.Context(), u.ID, "", c)
 		if err != nil {
 			p.fail(w, r, &me, err)
 			return
 		}
-		p.cfg.Logger.InfoContext(r.Context(), "admin ended user's sessions", "admin_id", me.ID, "user_id", id, "sessions", n)
-		redirect(w, "/admin?done=ended&user="+url.QueryEscape(id))
+		p.cfg.Logger.InfoContext(r.Context(), "admin ended user's sessions", "admin_id", me.ID, "user_id", u.ID, "sessions", n)
+		adminDone(w, "ended", u.ID)
+	})
+}
+
+// boolField reads a form field that must be "true" or "false".
+func boolField(f url.Values, name string) (bool, error) {
+	switch f.Get(name) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, errBadForm
+}
+
+// AdminSetDisabled is POST /admin/users/disabled: disables (field
+// disabled=true; every session and refresh family ends) or enables
+// (disabled=false) the user in field user_id, as PATCH
+// /v1/admin/users/{id} does.
+func (p *Pages) AdminSetDisabled() http.Handler {
+	return p.adminUser(func(w http.ResponseWriter, r *http.Request, f url.Values, me, u sesame.User, c sesame.Client) {
+		disabled, err := boolField(f, "disabled")
+		if err != nil {
+			p.fail(w, r, &me, err)
+			return
+		}
+		if _, err := p.cfg.Auth.SetDisabled(r.Context(), u.ID, disabled, c); err != nil {
+			p.fail(w, r, &me, err)
+			return
+		}
+		p.cfg.Logger.InfoContext(r.Context(), "admin changed a user", "admin_id", me.ID, "user_id", u.ID, "disabled", disabled)
+		if disabled {
+			adminDone(w, "disabled", u.ID)
+		} else {
+			adminDone(w, "enabled", u.ID)
+		}
+	})
+}
+
+// AdminSetAdmin is POST /admin/users/admin-role: grants (field
+// admin=true) or removes (admin=false; every session and refresh family
+// ends) the admin role of the user in field user_id, keeping the user's
+// other roles, as PATCH /v1/admin/users/{id} with the changed roles does.
+func (p *Pages) AdminSetAdmin() http.Handler {
+	return p.adminUser(func(w http.ResponseWriter, r *http.Request, f url.Values, me, u sesame.User, c sesame.Client) {
+		admin, err := boolField(f, "admin")
+		if err != nil {
+			p.fail(w, r, &me, err)
+			return
+		}
+		roles := slices.DeleteFunc(slices.Clone(u.Roles), func(role string) bool { return role == sesame.RoleAdmin })
+		done := "removed"
+		if admin {
+			roles, done = append(roles, sesame.RoleAdmin), "granted"
+		}
+		if _, err := p.cfg.Auth.SetRoles(r.Context(), u.ID, roles, c); err != nil {
+			p.fail(w, r, &me, err)
+			return
+		}
+		p.cfg.Logger.InfoContext(r.Context(), "admin changed a user", "admin_id", me.ID, "user_id", u.ID, "admin", admin)
+		adminDone(w, done, u.ID)
+	})
+}
+
+// AdminDeleteUser is POST /admin/users/delete: deletes the user in field
+// user_id, ending every session and refresh family first, as DELETE
+// /v1/admin/users/{id} does. The form must carry confirm=yes (a checkbox
+// the administrator ticks); without it nothing changes and the answer is
+// a 400 page that says so.
+func (p *Pages) AdminDeleteUser() http.Handler {
+	return p.adminUser(func(w http.ResponseWriter, r *http.Request, f url.Values, me, u sesame.User, c sesame.Client) {
+		if f.Get("confirm") != "yes" {
+			p.render(w, r, http.StatusBadRequest, "error", view{Me: &me, Admin: true, Title: "Not deleted",
+				Error: "The user was not deleted: tick the box that confirms it, then press the button again."})
+			return
+		}
+		if err := p.cfg.Auth.DeleteUser(r.Context(), u.ID, c); err != nil {
+			p.fail(w, r, &me, err)
+			return
+		}
+		p.cfg.Logger.InfoContext(r.Context(), "admin deleted a user", "admin_id", me.ID, "user_id", u.ID)
+		redirect(w, "/admin?done=deleted")
 	})
 }
 

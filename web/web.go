@@ -239,6 +239,9 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, me *sesame.User, er
 	case errors.Is(err, errBadForm):
 		status, v.Title = http.StatusBadRequest, "Bad request"
 		v.Error = "The form could not be read. Go back and try again."
+	case errors.Is(err, sesame.ErrUserNotFound): // gone since the page was shown
+		status, v.Title = http.StatusNotFound, "No such user"
+		v.Error = "There is no user with that id."
 	case errors.As(err, &rl):
 		status, v.Title = http.StatusTooManyRequests, "Too many attempts"
 		v.RetryAfter = rl.RetryAfter

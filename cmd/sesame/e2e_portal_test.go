@@ -330,9 +330,8 @@ func TestPortalLogout(t *testing.T) {
 func TestPortalCrossOrigin(t *testing.T) {
 	s := e2eStart(t, "--allowed-origins", "http://localhost:9000", "--session-store", "memory")
 	email, l := s.newUser(t, "csrf")
-	_, victim := s.newUser(t, "victim")
-	admin, al := s.addAdmin(t)
-	_ = admin
+	victimEmail, victim := s.newUser(t, "victim")
+	_, al := s.addAdmin(t)
 	attacks := []e2eOpt{
 		e2eCrossSite("http://evil.test"),
 		func(r *http.Request) {
@@ -356,6 +355,10 @@ func TestPortalCrossOrigin(t *testing.T) {
 			{"/account/sessions/end-others", "", l.cookie},
 			{"/account/password", url.Values{"current_password": {e2ePassword}, "new_password": {"hijacked password"}}.Encode(), l.cookie},
 			{"/admin/sessions/end", "user_id=" + victim.userID, al.cookie},
+			{"/admin/users/disabled", "disabled=true&user_id=" + victim.userID, al.cookie},
+			{"/admin/users/admin-role", "admin=true&user_id=" + victim.userID, al.cookie},
+			{"/admin/users/delete", "confirm=yes&user_id=" + victim.userID, al.cookie},
+			{"/admin/users/admin-role", "admin=false&user_id=" + al.userID, al.cookie},
 		} {
 			var opts []e2eOpt
 			if f.cookie != "" {
@@ -368,7 +371,11 @@ func TestPortalCrossOrigin(t *testing.T) {
 		}
 	}
 	s.wantAlive(t, l.cookie, "a session after cross-origin sign-out and ending attempts")
-	s.wantAlive(t, victim.cookie, "a session after a cross-origin admin end-all")
+	s.wantAlive(t, victim.cookie, "a session after a cross-origin admin end-all, disable, role change and delete")
+	s.login(t, victimEmail, e2ePassword) // neither disabled nor deleted
+	s.do(t, "GET", "/admin", nil, e2eCookie(victim.cookie)).wantPage(t, http.StatusForbidden)
+	s.wantAlive(t, al.cookie, "the admin's session after a cross-origin removal of the admin's role")
+	s.do(t, "GET", "/admin", nil, e2eCookie(al.cookie)).wantPage(t, http.StatusOK)
 	s.login(t, email, e2ePassword) // the password is unchanged
 	// An allowed origin may post (as API.md's csrf rule says).
 	s.form(t, "/logout", "", e2eCookie(l.cookie), e2eHeader("Origin", "http://localhost:9000"), e2eHeader("Sec-Fetch-Site", "same-site")).wantRedirect(t, "/login")
@@ -400,6 +407,8 @@ func TestPortalAdmin(t *testing.T) {
 	s.wantDead(t, ul.cookie, "a session an admin ended from /admin")
 	s.wantAlive(t, al.cookie, "the admin's own session")
 	s.form(t, "/admin/sessions/end", "user_id=nobody", e2eCookie(al.cookie), e2eSameOrigin(s)).wantPage(t, http.StatusNotFound)
+
+	testPortalAdminUserControls(t, s, al, userEmail)
 
 	// Pages of the audit log: 50 a page, newest first.
 	for i := 0; i < 60; i++ {
@@ -434,6 +443,77 @@ func TestPortalReturnToCookieDomain(t *testing.T) {
 		r := s.pageLogin(t, email, e2ePassword, returnTo)
 		if r.status != http.StatusSeeOther || r.location() != want {
 			t.Errorf("return_to=%q: %d to %q, want 303 to %q", returnTo, r.status, r.location(), want)
+		}
+	}
+}
+
+// testPortalAdminUserControls drives /admin's forms that disable, enable,
+// promote, demote and delete a user, as PATCH and DELETE
+// /v1/admin/users/{id} do, each audited with the admin as actor.
+func testPortalAdminUserControls(t *testing.T, s *e2eServer, al e2eLogin, email string) {
+	admin := func(path, body string) e2eResp {
+		t.Helper()
+		return s.form(t, path, body, e2eCookie(al.cookie), e2eSameOrigin(s))
+	}
+	u := s.login(t, email, e2ePassword)
+	page := s.do(t, "GET", "/admin?user="+u.userID, nil, e2eCookie(al.cookie)).wantPage(t, 200,
+		"Manage "+email, `action="/admin/users/disabled"`, `action="/admin/users/admin-role"`, `action="/admin/users/delete"`, `name="confirm"`)
+	if !bytes.Contains(page.body, []byte(`type="checkbox" id="confirm-delete" name="confirm" value="yes" required`)) {
+		t.Errorf("/admin's delete form has no required confirmation box:\n%s", page.body)
+	}
+
+	// A user who is not an admin can use none of them.
+	for _, f := range []string{"/admin/users/disabled", "/admin/users/admin-role", "/admin/users/delete"} {
+		s.form(t, f, "disabled=true&admin=true&confirm=yes&user_id="+u.userID, e2eCookie(u.cookie), e2eSameOrigin(s)).wantPage(t, http.StatusForbidden)
+	}
+	s.wantAlive(t, u.cookie, "a user's session after they tried /admin's forms on themselves")
+
+	// Disable: the session ends and no sign-in passes; enable: it does.
+	admin("/admin/users/disabled", "user_id="+u.userID+"&disabled=true").wantRedirect(t, "/admin?done=disabled&user="+u.userID)
+	s.wantDead(t, u.cookie, "a session of a user disabled from /admin")
+	s.pageLogin(t, email, e2ePassword, "").wantPage(t, http.StatusUnauthorized)
+	s.do(t, "GET", "/admin?done=disabled&user="+u.userID, nil, e2eCookie(al.cookie)).wantPage(t, 200, "That user is disabled", "disabled: cannot sign in", "Enable "+email)
+	admin("/admin/users/disabled", "user_id="+u.userID+"&disabled=maybe").wantPage(t, http.StatusBadRequest)
+	admin("/admin/users/disabled", "user_id="+u.userID+"&disabled=false").wantRedirect(t, "/admin?done=enabled&user="+u.userID)
+	u = s.login(t, email, e2ePassword)
+
+	// Grant the admin role, then remove it (which ends the sessions).
+	admin("/admin/users/admin-role", "user_id="+u.userID+"&admin=true").wantRedirect(t, "/admin?done=granted&user="+u.userID)
+	s.do(t, "GET", "/admin", nil, e2eCookie(u.cookie)).wantPage(t, 200, "Administration")
+	s.do(t, "GET", "/admin?user="+u.userID, nil, e2eCookie(al.cookie)).wantPage(t, 200, "user, admin", "Remove the admin role")
+	admin("/admin/users/admin-role", "user_id="+u.userID+"&admin=false").wantRedirect(t, "/admin?done=removed&user="+u.userID)
+	s.wantDead(t, u.cookie, "a session of a user whose admin role was removed")
+	u = s.login(t, email, e2ePassword)
+	s.do(t, "GET", "/admin", nil, e2eCookie(u.cookie)).wantPage(t, http.StatusForbidden)
+
+	// Delete: not without the confirmation box; then the user is gone.
+	admin("/admin/users/delete", "user_id="+u.userID).wantPage(t, http.StatusBadRequest, "tick the box")
+	admin("/admin/users/delete", "user_id="+u.userID+"&confirm=on").wantPage(t, http.StatusBadRequest)
+	s.wantAlive(t, u.cookie, "a session of a user whose deletion was not confirmed")
+	admin("/admin/users/delete", "user_id="+u.userID+"&confirm=yes").wantRedirect(t, "/admin?done=deleted")
+	s.wantDead(t, u.cookie, "a session of a user deleted from /admin")
+	s.pageLogin(t, email, e2ePassword, "").wantPage(t, http.StatusUnauthorized)
+	for _, f := range []string{"/admin/users/disabled", "/admin/users/admin-role", "/admin/users/delete"} {
+		admin(f, "disabled=true&admin=true&confirm=yes&user_id="+u.userID).wantPage(t, http.StatusNotFound)
+	}
+
+	// Every change is in the audit log with the admin as its actor.
+	r := s.do(t, "GET", "/v1/admin/audit?user_id="+u.userID, nil, e2eCookie(al.cookie)).want(t, http.StatusOK)
+	events, _ := r.json(t)["events"].([]any)
+	actors := map[string]int{}
+	for _, x := range events {
+		m, _ := x.(map[string]any)
+		typ, _ := m["type"].(string)
+		if strings.HasPrefix(typ, "user.") && typ != "user.created" {
+			if m["actor"] != al.userID {
+				t.Errorf("audit event %s has actor %v, want the admin %s", typ, m["actor"], al.userID)
+			}
+			actors[typ]++
+		}
+	}
+	for typ, n := range map[string]int{"user.disabled": 1, "user.enabled": 1, "user.roles_changed": 2, "user.deleted": 1} {
+		if actors[typ] != n {
+			t.Errorf("audit log has %d %s events, want %d (all: %v)", actors[typ], typ, n, actors)
 		}
 	}
 }
