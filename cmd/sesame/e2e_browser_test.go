@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -169,6 +170,13 @@ var screenshotMu sync.Mutex
 // $SESAME_SCREENSHOTS/NAME.png and NAME-phone.png, if that is set.
 func e2eScreenshot(t *testing.T, ctx context.Context, name string, phone bool) {
 	t.Helper()
+	e2eScreenshotAt(t, ctx, name, phone, "")
+}
+
+// e2eScreenshotAt is e2eScreenshot with the element that selector finds
+// at the top of the view ("" for the top of the page).
+func e2eScreenshotAt(t *testing.T, ctx context.Context, name string, phone bool, selector string) {
+	t.Helper()
 	dir := os.Getenv("SESAME_SCREENSHOTS")
 	if dir == "" {
 		return
@@ -176,11 +184,15 @@ func e2eScreenshot(t *testing.T, ctx context.Context, name string, phone bool) {
 	screenshotMu.Lock()
 	defer screenshotMu.Unlock()
 	var desk, mob []byte
+	scroll := `window.scrollTo(0, 0)`
+	if selector != "" {
+		scroll = `document.querySelector(` + strconv.Quote(selector) + `).scrollIntoView(); window.scrollBy(0, -16)`
+	}
 	e2eRun(t, ctx, "screenshot "+name,
-		chromedp.EmulateViewport(1000, 700), chromedp.Evaluate(`window.scrollTo(0, 0)`, nil), chromedp.Sleep(200*time.Millisecond), chromedp.CaptureScreenshot(&desk))
+		chromedp.EmulateViewport(1000, 700), chromedp.Evaluate(scroll, nil), chromedp.Sleep(200*time.Millisecond), chromedp.CaptureScreenshot(&desk))
 	if phone {
 		e2eRun(t, ctx, "phone screenshot "+name,
-			chromedp.EmulateViewport(390, 780, chromedp.EmulateMobile), chromedp.Evaluate(`window.scrollTo(0, 0)`, nil), chromedp.Sleep(200*time.Millisecond), chromedp.CaptureScreenshot(&mob),
+			chromedp.EmulateViewport(390, 780, chromedp.EmulateMobile), chromedp.Evaluate(scroll, nil), chromedp.Sleep(200*time.Millisecond), chromedp.CaptureScreenshot(&mob),
 			chromedp.EmulateViewport(1000, 700))
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -293,6 +305,22 @@ func TestBrowserPortal(t *testing.T) {
 		t.Errorf("admin search for \"browser\" lists %q", users)
 	}
 	e2eScreenshot(t, ad, "admin", true)
+
+	// The user's view: their sessions and what an admin can do to them,
+	// with forms that work without script.
+	e2eRun(t, ad, "admin opens the user", chromedp.Click(`#users ~ .scroll table a`, chromedp.ByQuery), chromedp.WaitVisible("#manage", chromedp.ByID))
+	e2eScreenshotAt(t, ad, "admin-user", true, `section[aria-labelledby="manage"]`)
+	e2eRun(t, ad, "admin disables the user", chromedp.Click(`form[action="/admin/users/disabled"] button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`//p[contains(@class, "notice")][contains(., "is disabled")]`, chromedp.BySearch))
+	s.pageLogin(t, email, e2ePassword, "").wantPage(t, http.StatusUnauthorized)
+	e2eRun(t, ad, "admin enables the user", chromedp.Click(`form[action="/admin/users/disabled"] button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`//p[contains(@class, "notice")][contains(., "sign in again")]`, chromedp.BySearch))
+	// Delete is not sent until its confirmation box is ticked.
+	e2eRun(t, ad, "admin presses delete, box not ticked", chromedp.Click(`form[action="/admin/users/delete"] button`, chromedp.ByQuery), chromedp.Sleep(300*time.Millisecond))
+	if loc := e2eLocation(t, ad); !strings.Contains(loc, "done=enabled") {
+		t.Errorf("an unconfirmed delete left the admin at %s", loc)
+	}
+	s.login(t, email, e2ePassword) // enabled, not deleted
 
 	// Keyboard alone: Tab from the top reaches the skip link, then the
 	// navigation.
