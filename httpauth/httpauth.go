@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strings"
 
 	"github.com/sesameauth/sesame"
@@ -64,15 +65,32 @@ type contextKey struct{}
 // NewContext returns a copy of ctx carrying p, as the middleware attaches
 // it. Handlers rarely need it; tests of handlers do.
 func NewContext(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, contextKey{}, p)
+	return &principalContext{Context: ctx, p: p}
+}
+
+// principalContext is context.WithValue for the principal in one
+// allocation instead of two (the context and the boxed Principal): it is
+// made on every authenticated request.
+type principalContext struct {
+	context.Context
+	p Principal
+}
+
+func (c *principalContext) Value(key any) any {
+	if key == (contextKey{}) {
+		return &c.p
+	}
+	return c.Context.Value(key)
 }
 
 // FromContext returns the principal the middleware attached to ctx, and
 // false if there is none (an anonymous request through Optional, or a
 // handler not behind any of the middleware).
 func FromContext(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(contextKey{}).(Principal)
-	return p, ok
+	if p, ok := ctx.Value(contextKey{}).(*Principal); ok {
+		return *p, true
+	}
+	return Principal{}, false
 }
 
 // SessionAuthenticator finds the live session a session secret (the
@@ -297,13 +315,42 @@ func (a *Auth) authenticateCookie(r *http.Request) (Principal, error) {
 // session secret (sesame.ValidSecret). The cookie is the only place a
 // session secret is ever read from.
 func SessionCookie(r *http.Request, name string) (secret string, ok bool) {
-	for _, c := range r.CookiesNamed(name) {
-		if sesame.ValidSecret(c.Value) {
-			return c.Value, true
+	// The cookies are read as net/http's Request.CookiesNamed reads them
+	// (FuzzSessionCookie holds the two together), without building a
+	// Cookie for each: this runs on every signed-in request.
+	lines := r.Header["Cookie"]
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
+	}
+	if n > maxCookies {
+		return "", false // net/http reads none either
+	}
+	for _, line := range lines {
+		line = textproto.TrimString(line)
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, _ := strings.Cut(textproto.TrimString(part), "=")
+			if textproto.TrimString(k) != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			// A valid secret is base64url, so it is a valid cookie value
+			// too: the check net/http makes of the bytes is implied.
+			if sesame.ValidSecret(v) {
+				return v, true
+			}
 		}
 	}
 	return "", false
 }
+
+// maxCookies is net/http's default limit on the cookies of one request
+// (GODEBUG httpcookiemaxnum): past it, net/http reads none.
+const maxCookies = 3000
 
 // WriteError is the default Config.OnError. It answers with a JSON body
 // {"error": code, "error_description": text}:

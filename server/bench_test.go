@@ -91,6 +91,38 @@ func BenchmarkAuthRequest(b *testing.B) {
 	}
 }
 
+// BenchmarkUserinfo is GET /v1/userinfo with one bearer token on the
+// memory store (verified once, then from the verifier's cache, as serve
+// configures it): the in-process cost of a bearer request, beside
+// BenchmarkBare.
+func BenchmarkUserinfo(b *testing.B) {
+	st := memstore.New()
+	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
+	iss := benchIssuer(b)
+	v, err := token.NewVerifier(iss.Keys, iss.Issuer, iss.Audience[0], token.WithCache(16384))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st}, Issuer: iss.Issuer, Verifier: v})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, _, err := iss.IssueAccessToken(sesame.Claims{Subject: sesame.NewID(), Email: "a@x.test", Roles: []string{"user"}, SessionID: sesame.NewID()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/v1/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code, w.Body)
+		}
+	}
+}
+
 // benchIssuer is an EdDSA token issuer on a fresh key.
 func benchIssuer(b *testing.B) *token.Issuer {
 	master := make([]byte, token.MasterKeySize)

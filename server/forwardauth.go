@@ -69,7 +69,7 @@ func (o original) url() string { return o.proto + "://" + o.host + o.uri }
 // See API.md "Forward authentication".
 func (s *server) handleForwardAuth(kind proxyKind) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = noStore
 		if !s.proxyPeer(r) {
 			s.decided(r, resultUntrusted, "none", nil, "")
 			s.fail(w, r, errUntrustedPeer)

@@ -252,9 +252,14 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// writeJSON writes v as the JSON response with the given status.
+// writeJSON writes v as the JSON response with the given status. A
+// jsonAppender encodes itself; anything else goes through encoding/json.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
+	if a, ok := v.(jsonAppender); ok {
+		writeAppended(w, status, a)
+		return
+	}
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(true)

@@ -70,14 +70,27 @@ var (
 	// "append a request Origin header"), and the cross-origin rule then
 	// refuses the sign-in form itself. same-origin still sends no
 	// referrer (so no return_to or query) to any other origin.
-	securityHeaders = map[string][]string{
-		"X-Content-Type-Options":  {"nosniff"},
-		"X-Frame-Options":         {"DENY"},
-		"Referrer-Policy":         {"same-origin"},
-		"Content-Security-Policy": {"default-src 'none'; frame-ancestors 'none'"},
-	}
+	nosniff    = []string{"nosniff"}
+	denyFrames = []string{"DENY"}
+	sameOrigin = []string{"same-origin"}
+	apiCSP     = []string{"default-src 'none'; frame-ancestors 'none'"}
 	hstsHeader = []string{"max-age=63072000; includeSubDomains"}
+	varyOrigin = []string{"Origin"}
 )
+
+// setSecurityHeaders puts the headers every response carries. The values
+// are shared and the keys canonical: no allocation per request. A later
+// Add to one of these keys appends past the slice's capacity, so it
+// copies rather than changing the shared value.
+func setSecurityHeaders(h http.Header, tls bool) {
+	h["X-Content-Type-Options"] = nosniff
+	h["X-Frame-Options"] = denyFrames
+	h["Referrer-Policy"] = sameOrigin
+	h["Content-Security-Policy"] = apiCSP
+	if tls {
+		h["Strict-Transport-Security"] = hstsHeader
+	}
+}
 
 // observe wraps the whole API: it recovers panics into a 503 (logged, with
 // the stack, never sent), sets the headers every response carries, and
@@ -86,16 +99,7 @@ func observe(log *slog.Logger, m *metrics, tls bool, next http.Handler) http.Han
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-		h := w.Header()
-		// Shared, canonical-keyed values: no allocation per request. A
-		// later Add to one of these keys appends past the slice's capacity,
-		// so it copies rather than changing the shared value.
-		for k, v := range securityHeaders {
-			h[k] = v
-		}
-		if tls {
-			h["Strict-Transport-Security"] = hstsHeader
-		}
+		setSecurityHeaders(w.Header(), tls)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -129,7 +133,9 @@ func observe(log *slog.Logger, m *metrics, tls bool, next http.Handler) http.Han
 			writeJSON(rec, http.StatusRequestEntityTooLarge, errorBody{Error: "invalid_request", Description: "request body is larger than 1 MiB"})
 			return
 		}
-		r.Body = http.MaxBytesReader(rec, r.Body, maxBodyBytes)
+		if r.Body != http.NoBody { // net/http's body of a request that declares none
+			r.Body = http.MaxBytesReader(rec, r.Body, maxBodyBytes)
+		}
 		next.ServeHTTP(rec, r)
 	})
 }
@@ -203,7 +209,7 @@ func (o *origins) crossOrigin(r *http.Request) bool {
 func (o *origins) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Add("Vary", "Origin")
+		h["Vary"] = varyOrigin // shared, like securityHeaders: an Add copies
 		origin := r.Header.Get("Origin")
 		ok := origin != "" && o.allowed[origin]
 		if ok {

@@ -182,13 +182,20 @@ func (s *server) envoyForwardAuth(next http.Handler) http.Handler {
 // which ends every other session, by a client that follows redirects.
 func (s *server) canonicalPaths(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		if strings.Contains(p, "//") || strings.Contains(p+"/", "/./") || strings.Contains(p+"/", "/../") {
+		if !cleanPath(r.URL.Path) {
 			s.fail(w, r, badRequest("the path has an empty, . or .. segment"))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// cleanPath reports whether p has no empty, "." or ".." segment (a
+// trailing slash aside), without building a string per request.
+func cleanPath(p string) bool {
+	return !strings.Contains(p, "//") &&
+		!strings.Contains(p, "/./") && !strings.HasSuffix(p, "/.") &&
+		!strings.Contains(p, "/../") && !strings.HasSuffix(p, "/..")
 }
 
 // clientOf returns where the request came from. X-Forwarded-For is believed

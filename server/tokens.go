@@ -256,22 +256,24 @@ func (s *server) handleRevokeToken() http.Handler {
 	})
 }
 
+// userinfoResponse is the body of GET /v1/userinfo.
+type userinfoResponse struct {
+	Sub   string   `json:"sub"`
+	Email string   `json:"email"`
+	Roles []string `json:"roles"`
+	Auth  string   `json:"auth"` // "session" or "token": httpauth.ViaSession, ViaToken
+	SID   string   `json:"sid,omitempty"`
+}
+
 func (s *server) handleUserinfo() http.Handler {
-	type response struct {
-		Sub   string   `json:"sub"`
-		Email string   `json:"email"`
-		Roles []string `json:"roles"`
-		Auth  string   `json:"auth"` // "session" or "token": httpauth.ViaSession, ViaToken
-		SID   string   `json:"sid,omitempty"`
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := caller(r)
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = noStore
 		roles := p.User.Roles
 		if roles == nil {
 			roles = []string{}
 		}
-		writeJSON(w, http.StatusOK, response{Sub: p.User.ID, Email: p.User.Email, Roles: roles, Auth: p.Via, SID: p.Session.ID})
+		writeJSON(w, http.StatusOK, userinfoResponse{Sub: p.User.ID, Email: p.User.Email, Roles: roles, Auth: p.Via, SID: p.Session.ID})
 	})
 }
 

@@ -161,7 +161,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (sesame.Claims, err
 	var claims sesame.Claims
 	hit := false
 	if v.cache != nil {
-		key = sha256.Sum256([]byte(token))
+		key = hashToken(token)
 		now = v.now()
 		var kid string
 		claims, kid, hit = v.cache.get(key, now)
@@ -265,19 +265,38 @@ func (v *Verifier) keyFor(ks *KeySet, t *jwt.Token) (crypto.PublicKey, string, e
 // this check a signature segment with a line break in it would verify.
 // Padding is refused here too; golang-jwt's strict decoding then refuses
 // non-zero trailing bits, so each segment has one spelling only.
+// hashToken is the cache's key for token: its SHA-256, hashed from a copy
+// on the stack when it fits (a token of the usual size), not from a heap
+// copy on every bearer request.
+func hashToken(token string) [32]byte {
+	var buf [2048]byte
+	if len(token) <= len(buf) {
+		return sha256.Sum256(append(buf[:0], token...))
+	}
+	return sha256.Sum256([]byte(token))
+}
+
+// tokenByte maps each byte a compact JWS may hold (base64url and the
+// dots) to itself, and every other byte to 0: one load per byte on every
+// bearer request.
+var tokenByte = func() (t [256]byte) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") {
+		t[c] = c
+	}
+	return t
+}()
+
 func wellFormed(token string) error {
 	if len(token) > MaxTokenBytes {
 		return fmt.Errorf("token longer than %d bytes", MaxTokenBytes)
 	}
 	dots := 0
 	for i := 0; i < len(token); i++ {
-		c := token[i]
-		switch {
-		case c == '.':
-			dots++
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
+		switch tokenByte[token[i]] {
+		case 0:
 			return errors.New("token is not base64url")
+		case '.':
+			dots++
 		}
 	}
 	switch dots {
