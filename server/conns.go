@@ -1,7 +1,6 @@
 package server
 
 import (
-	"container/list"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -31,7 +30,7 @@ type ConnLimit struct {
 	cond    *sync.Cond
 	open    int
 	waiting int
-	idle    list.List // *limitedConn, longest idle first
+	idle    idleList // longest idle first
 	closed  bool
 
 	idleClosed atomic.Int64
@@ -74,10 +73,7 @@ func (l *ConnLimit) ConnState(c net.Conn, st http.ConnState) {
 		return
 	}
 	l.mu.Lock()
-	if lc.idle != nil {
-		l.idle.Remove(lc.idle)
-		lc.idle = nil
-	}
+	l.idle.remove(lc)
 	if st != http.StateIdle || lc.closing {
 		l.mu.Unlock()
 		return
@@ -90,7 +86,7 @@ func (l *ConnLimit) ConnState(c net.Conn, st http.ConnState) {
 		lc.Close()
 		return
 	}
-	lc.idle = l.idle.PushBack(lc)
+	l.idle.pushBack(lc)
 	l.mu.Unlock()
 }
 
@@ -105,10 +101,8 @@ func (l *ConnLimit) acquire() bool {
 			l.open++
 			return true
 		}
-		if e := l.idle.Front(); e != nil {
-			lc := e.Value.(*limitedConn)
-			l.idle.Remove(e)
-			lc.idle = nil
+		if lc := l.idle.head; lc != nil {
+			l.idle.remove(lc)
 			lc.closing = true
 			l.mu.Unlock()
 			l.idleClosed.Add(1)
@@ -126,10 +120,7 @@ func (l *ConnLimit) acquire() bool {
 // release gives back the slot of a connection that closed.
 func (l *ConnLimit) release(lc *limitedConn) {
 	l.mu.Lock()
-	if lc.idle != nil {
-		l.idle.Remove(lc.idle)
-		lc.idle = nil
-	}
+	l.idle.remove(lc)
 	l.open--
 	l.cond.Signal()
 	l.mu.Unlock()
@@ -167,14 +158,49 @@ func (ll *limitedListener) Close() error {
 // guarded by the ConnLimit's mutex.
 type limitedConn struct {
 	net.Conn
-	l       *ConnLimit
-	idle    *list.Element // in l.idle while idle
-	closing bool          // the limiter is closing it
-	once    sync.Once
+	l          *ConnLimit
+	idle       bool         // in l.idle
+	prev, next *limitedConn // in l.idle
+	closing    bool         // the limiter is closing it
+	once       sync.Once
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.l.release(c) })
 	return err
+}
+
+// idleList is the idle connections, longest idle first: a list through
+// the connections themselves, so that a request, which takes a connection
+// out of it and puts it back, allocates nothing. Guarded by the
+// ConnLimit's mutex.
+type idleList struct{ head, tail *limitedConn }
+
+func (q *idleList) pushBack(c *limitedConn) {
+	c.idle, c.prev, c.next = true, q.tail, nil
+	if q.tail != nil {
+		q.tail.next = c
+	} else {
+		q.head = c
+	}
+	q.tail = c
+}
+
+// remove takes c out of the list if it is in it.
+func (q *idleList) remove(c *limitedConn) {
+	if !c.idle {
+		return
+	}
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		q.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		q.tail = c.prev
+	}
+	c.idle, c.prev, c.next = false, nil, nil
 }

@@ -79,3 +79,70 @@ func TestConnLimitWaitsWhenNoneIdle(t *testing.T) {
 		t.Errorf("IdleClosed() = %d, want 1", lim.IdleClosed())
 	}
 }
+
+// TestConnLimitClosesLongestIdle: at the cap, a new connection closes the
+// connection idle the longest, and only that one; a connection that was
+// idle and served another request since is younger than one that stayed
+// idle.
+func TestConnLimitClosesLongestIdle(t *testing.T) {
+	lim := server.NewConnLimit(3)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ConnState: lim.ConnState}
+	go srv.Serve(lim.Listener(ln))
+	defer srv.Close()
+
+	type conn struct {
+		net.Conn
+		r *bufio.Reader
+	}
+	dial := func() conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		return conn{c, bufio.NewReader(c)}
+	}
+	get := func(c conn) error {
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			return err
+		}
+		res, err := http.ReadResponse(c.r, nil)
+		if err == nil {
+			res.Body.Close()
+		}
+		return err
+	}
+	a, b, c := dial(), dial(), dial()
+	defer a.Close()
+	defer b.Close()
+	defer c.Close()
+	for _, x := range []conn{a, b, c, a} { // idle order, oldest first: b, c, a
+		if err := get(x); err != nil {
+			t.Fatal(err)
+		}
+		// The server marks a connection idle after its answer is out:
+		// give it the time to, so that the order is the one written.
+		time.Sleep(100 * time.Millisecond)
+	}
+	d := dial()
+	defer d.Close()
+	if err := get(d); err != nil {
+		t.Fatalf("new connection at the cap: %v", err)
+	}
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := b.r.ReadByte(); err == nil {
+		t.Errorf("the longest-idle connection is still open")
+	}
+	for name, x := range map[string]conn{"a (idle since its second request)": a, "c": c} {
+		if err := get(x); err != nil {
+			t.Errorf("%s was closed instead of the longest-idle one: %v", name, err)
+		}
+	}
+	if lim.IdleClosed() != 1 || lim.Open() != 3 {
+		t.Errorf("IdleClosed() = %d, Open() = %d; want 1, 3", lim.IdleClosed(), lim.Open())
+	}
+}
