@@ -1,13 +1,17 @@
 package lab
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,12 +29,25 @@ func bare(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	bodyFile := fs.String("body", "", "file whose bytes every answer carries")
+	headerFile := fs.String("headers", "", `file of "Name: value" lines, headers every answer carries besides Content-Type`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	body, err := os.ReadFile(*bodyFile)
 	if err != nil {
 		return err
+	}
+	var extra http.Header
+	if *headerFile != "" {
+		b, err := os.ReadFile(*headerFile)
+		if err != nil {
+			return err
+		}
+		mh, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(b, '\r', '\n')))).ReadMIMEHeader()
+		if err != nil {
+			return fmt.Errorf("-headers: %w", err)
+		}
+		extra = http.Header(mh)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil)) // serve's default: text, info
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -39,7 +56,11 @@ func bare(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
+			h := w.Header()
+			for k, v := range extra {
+				h[k] = v // shared, as Sesame shares its fixed header values
+			}
+			h.Set("Content-Type", "application/json")
 			w.Write(body)
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -67,6 +88,22 @@ func bare(ctx context.Context, args []string, stderr io.Writer) error {
 // startBare starts this program's bare command, answering body, as a
 // child process. stop ends it.
 func startBare(ctx context.Context, body []byte) (p process, stop func(), err error) {
+	return startBareWithHeaders(ctx, body, nil)
+}
+
+// fixedHeaders is the headers of a Sesame answer that any handler sending
+// the same headers would write too: all but those net/http adds itself.
+func fixedHeaders(h http.Header) http.Header {
+	h = h.Clone()
+	for _, k := range []string{"Date", "Content-Length", "Content-Type"} {
+		delete(h, k)
+	}
+	return h
+}
+
+// startBareWithHeaders is startBare, the answers also carrying headers:
+// the baseline of a handler that sends the headers Sesame sends.
+func startBareWithHeaders(ctx context.Context, body []byte, headers http.Header) (p process, stop func(), err error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return process{}, nil, err
@@ -80,7 +117,21 @@ func startBare(ctx context.Context, body []byte) (p process, stop func(), err er
 		os.RemoveAll(dir)
 		return process{}, nil, err
 	}
-	p, stopProc, err := startProcess(ctx, []string{exe, "lab", "bare", "-body", file}, nil, "bare listening", nil)
+	argv := []string{exe, "lab", "bare", "-body", file}
+	if len(headers) > 0 {
+		var b bytes.Buffer
+		if err := headers.Write(&b); err != nil {
+			os.RemoveAll(dir)
+			return process{}, nil, err
+		}
+		hf := filepath.Join(dir, "headers")
+		if err := os.WriteFile(hf, b.Bytes(), 0o600); err != nil {
+			os.RemoveAll(dir)
+			return process{}, nil, err
+		}
+		argv = append(argv, "-headers", hf)
+	}
+	p, stopProc, err := startProcess(ctx, argv, nil, "bare listening", nil)
 	if err != nil {
 		os.RemoveAll(dir)
 		return process{}, nil, err

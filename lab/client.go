@@ -78,24 +78,30 @@ func logIn(ctx context.Context, base string) (cookie string, err error) {
 
 // get returns the body of a 200 answer to GET u with one header.
 func get(ctx context.Context, u, header, value string) ([]byte, error) {
+	_, body, err := getWithHeaders(ctx, u, header, value)
+	return body, err
+}
+
+// getWithHeaders is get, returning the answer's headers too.
+func getWithHeaders(ctx context.Context, u, header, value string) (http.Header, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set(header, value)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
+		return nil, nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
+		return nil, nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
 	}
-	return body, nil
+	return resp.Header, body, nil
 }
 
 func postJSON(ctx context.Context, u string, v any) (*http.Response, error) {

@@ -124,24 +124,22 @@ func (s *server) handleForwardAuth(kind proxyKind) http.Handler {
 		// in (a bypass): a proxy that copies them then always overwrites
 		// what the client sent, and Caddy 2.6's copy_headers, which writes
 		// a missing header as its literal placeholder, writes "" instead.
-		var tok string
+		ids := &anonymous
 		if signedIn {
 			aud := o.proto + "://" + originHost(o.proto, o.host)
 			if d.Rule != nil && d.Rule.Audience != "" {
 				aud = d.Rule.Audience
 			}
-			if tok, err = s.upstream.token(who, aud); err != nil {
+			if ids, err = s.upstream.identity(who, aud); err != nil {
 				log(resultUnavailable)
 				s.fail(w, r, err)
 				return
 			}
 		}
 		h := w.Header()
-		h.Set("Remote-User", who.user.ID)
-		h.Set("Remote-Email", who.user.Email)
-		h.Set("Remote-Groups", strings.Join(who.user.Roles, ","))
-		h.Set("Remote-Session", who.session)
-		h.Set("Authorization", tok)
+		for i, k := range identityHeaders {
+			h[k] = ids[i] // shared by every answer for this session and audience; never written to
+		}
 		log(resultAllowed)
 		w.WriteHeader(http.StatusOK)
 	})
@@ -214,7 +212,7 @@ func readOriginal(kind proxyKind, r *http.Request) (original, error) {
 	} else {
 		var raw string
 		o.method, ok[0] = one("X-Original-Method")
-		raw, ok[1] = one("X-Original-URL")
+		raw, ok[1] = one("X-Original-Url") // X-Original-URL, in the canonical spelling net/http keys it by
 		if !ok[0] || !ok[1] {
 			return original{}, errNoOriginal
 		}
@@ -381,9 +379,26 @@ type upstreamTokens struct {
 type upstreamKey struct{ session, audience string }
 
 type upstreamToken struct {
-	token string // the Authorization value: "Bearer " and the token
-	user  string
-	exp   time.Time
+	headers *identity
+	user    string
+	exp     time.Time
+}
+
+// identityHeaders are the headers of an allowed answer, in identity's
+// order.
+var identityHeaders = [...]string{"Remote-User", "Remote-Email", "Remote-Groups", "Remote-Session", "Authorization"}
+
+// identity is the values of identityHeaders for one session and audience,
+// built once when its token is minted: the decisions that reuse the token
+// set them without building anything.
+type identity [len(identityHeaders)][]string
+
+// anonymous is the identity of a bypass with nobody signed in: every
+// header present and empty.
+var anonymous = identity{{""}, {""}, {""}, {""}, {""}}
+
+func newIdentity(who forwardUser, authorization string) *identity {
+	return &identity{{who.user.ID}, {who.user.Email}, {strings.Join(who.user.Roles, ",")}, {who.session}, {authorization}}
 }
 
 // maxUpstreamTokens bounds the cache; when full, expired entries go, and if
@@ -397,12 +412,13 @@ func newUpstreamTokens(issuer sesame.TokenIssuer, now func() time.Time) *upstrea
 	return &upstreamTokens{issuer: issuer, now: now, m: map[upstreamKey]upstreamToken{}}
 }
 
-// token returns "Bearer " and a token for who with audience aud, lasting
-// at most upstreamTokenTTL and no longer than who's credential; "" if there
-// is no issuer or the credential ends too soon to mint one.
-func (u *upstreamTokens) token(who forwardUser, aud string) (string, error) {
+// identity returns the identity headers for who at audience aud, with an
+// Authorization of "Bearer " and a token lasting at most upstreamTokenTTL
+// and no longer than who's credential; an empty Authorization if there is
+// no issuer or the credential ends too soon to mint one.
+func (u *upstreamTokens) identity(who forwardUser, aud string) (*identity, error) {
 	if u.issuer == nil {
-		return "", nil
+		return newIdentity(who, ""), nil
 	}
 	now := u.now()
 	k := upstreamKey{who.session, aud}
@@ -410,7 +426,7 @@ func (u *upstreamTokens) token(who forwardUser, aud string) (string, error) {
 	t, ok := u.m[k]
 	u.mu.Unlock()
 	if ok && t.user == who.user.ID && t.exp.Sub(now) >= upstreamTokenReuse && !t.exp.After(who.until) {
-		return t.token, nil
+		return t.headers, nil
 	}
 	iat := now.Truncate(time.Second)
 	exp := iat.Add(upstreamTokenTTL)
@@ -418,7 +434,7 @@ func (u *upstreamTokens) token(who forwardUser, aud string) (string, error) {
 		exp = who.until.Truncate(time.Second)
 	}
 	if !exp.After(iat) {
-		return "", nil
+		return newIdentity(who, ""), nil
 	}
 	tok, c, err := u.issuer.IssueAccessToken(sesame.Claims{
 		Subject: who.user.ID, Audience: []string{aud}, SessionID: who.session,
@@ -426,7 +442,7 @@ func (u *upstreamTokens) token(who forwardUser, aud string) (string, error) {
 		IssuedAt: iat, ExpiresAt: exp,
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	exp = c.ExpiresAt // the issuer's lifetime may be shorter still
 	u.mu.Lock()
@@ -440,8 +456,8 @@ func (u *upstreamTokens) token(who forwardUser, aud string) (string, error) {
 			clear(u.m)
 		}
 	}
-	tok = "Bearer " + tok
-	u.m[k] = upstreamToken{token: tok, user: who.user.ID, exp: exp}
+	ids := newIdentity(who, "Bearer "+tok)
+	u.m[k] = upstreamToken{headers: ids, user: who.user.ID, exp: exp}
 	u.mu.Unlock()
-	return tok, nil
+	return ids, nil
 }
