@@ -22,8 +22,8 @@
 // The single measurements are sub-commands, each printing Markdown (what
 // docs/BENCHMARKS.md quotes):
 //
-//	sesame lab session-load [-store memory|sqlite|redis] [-redis URL] [-load go|wrk] [-duration 5s] [-conns 32] [-rounds 3]
-//	sesame lab token-load [-store sqlite|memory] [-load go|wrk] [-pools 20000,65536] ...
+//	sesame lab session-load [-store memory|sqlite|postgres|redis] [-also STORES] [-pg URL] [-redis URL] [-load go|wrk] [-duration 5s] [-conns 32] [-rounds 3] [-headers-baseline=false]
+//	sesame lab token-load [-store sqlite|memory] [-load go|wrk] [-pools 20000,65536] [-headers-baseline=false] ...
 //	sesame lab refresh [-store sqlite|memory] [-conns 8] [-duration 5s] [-rounds 3]
 //	sesame lab cache-hits [-pools 16384,20000,32768,65536]
 //	sesame lab revoke-latency [-kind token|cookie] [-n 1000] [-pg URL] [-redis URL] [-workers 4]
@@ -31,7 +31,8 @@
 //	sesame lab soak [-duration 10m] [-users 16] [-rate 100] [-pg URL] [-redis URL]
 //
 // session-load is GET /v1/session with a valid cookie under load over
-// loopback. token-load is GET /v1/userinfo with a bearer access token: the
+// loopback, beside a bare handler writing the same body and a bare handler
+// also sending the headers Sesame's answer carries. token-load is GET /v1/userinfo with a bearer access token: the
 // same one again and again (verified-token cache hits) and tokens cycled
 // from pools larger than the cache (mostly misses). refresh is chains of
 // refresh grants, each client on a family of its own. cache-hits counts,

@@ -33,6 +33,7 @@ func tokenLoad(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	poolList := fs.String("pools", "65536", "sizes of the token pools to cycle through, comma-separated (0 or empty: none)")
 	minters := fs.Int("mint-workers", 8, "refresh families minting the pool at once")
 	serve := fs.Bool("serve", false, "only start the two servers, print their URLs and a token, and wait for Ctrl-C")
+	withHeaders := fs.Bool("headers-baseline", true, "also measure a bare handler that sends the headers Sesame's answer carries (its security headers and Cache-Control)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func tokenLoad(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	bearer := "Bearer " + first.AccessToken
-	body, err := get(ctx, p.base+"/v1/userinfo", "Authorization", bearer)
+	hdr, body, err := getWithHeaders(ctx, p.base+"/v1/userinfo", "Authorization", bearer)
 	if err != nil {
 		return err
 	}
@@ -90,15 +91,22 @@ func tokenLoad(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	undo.add(stop)
-	targets := []target{
-		newTarget("bare net/http", bp.base+"/v1/userinfo", bp, "Authorization", bearer),
-		newTarget("Sesame, one token", p.base+"/v1/userinfo", p, "Authorization", bearer),
+	targets := []target{newTarget("bare net/http", bp.base+"/v1/userinfo", bp, "Authorization", bearer)}
+	if *withHeaders {
+		hp, stop, err := startBareWithHeaders(ctx, body, fixedHeaders(hdr))
+		if err != nil {
+			return err
+		}
+		undo.add(stop)
+		targets = append(targets, newTarget("bare, Sesame's headers", hp.base+"/v1/userinfo", hp, "Authorization", bearer))
 	}
+	one := len(targets)
+	targets = append(targets, newTarget("Sesame, one token", p.base+"/v1/userinfo", p, "Authorization", bearer))
 	if *serve {
 		for _, t := range targets {
 			fmt.Fprintf(stdout, "%s: %s (pid %d)\n", t.name, t.url, t.proc.pid)
 		}
-		fmt.Fprintf(stdout, "e.g. wrk -t1 -c%d -d%s --latency -H 'Authorization: %s' %s\n", lf.conns, lf.d, bearer, targets[1].url)
+		fmt.Fprintf(stdout, "e.g. wrk -t1 -c%d -d%s --latency -H 'Authorization: %s' %s\n", lf.conns, lf.d, bearer, targets[one].url)
 		<-ctx.Done()
 		return nil
 	}
@@ -127,9 +135,10 @@ func tokenLoad(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	goalLine(stdout, "one token (verified-token cache hits)", sums[1], 0.85)
+	// Issue 8's goal for a bearer request on any store.
+	goalLine(stdout, "one token (verified-token cache hits)", sums[one], 0.9)
 	for j, n := range pools {
-		goalLine(stdout, fmt.Sprintf("a pool of %d tokens", n), sums[2+j], 0.85)
+		goalLine(stdout, fmt.Sprintf("a pool of %d tokens", n), sums[one+1+j], 0.85) // the lab's own bar: issue 8 sets none for cache misses
 	}
 	fmt.Fprintf(stdout, "The servers are processes of their own: the real binary (sesame serve, session store %s, --access-token-ttl 1h) with its verified-token cache of %d, and this program's bare mode. A pool's tokens are sent in turn, so each comes back after the whole pool; as the cache evicts at random, not the least recently used, a pool of 4 × the cache misses it about 95%% of the time, one of 20000 only about a third. NumCPU %d.\n\n", lf.store, verifiedTokenCache, runtime.NumCPU())
 	return nil
