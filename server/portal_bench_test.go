@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,7 +20,8 @@ import (
 // run (docs/BENCHMARKS.md): GET /account against GET /v1/sessions (both
 // signed in as the same user, the same three sessions listed, through the
 // whole server with its middleware), and POST /login against POST
-// /v1/session (password.Fast, so the hash does not hide the rest).
+// /v1/session (password.Fast, so the hash does not hide the rest; with
+// SESAME_BENCH_ARGON2=1, the default argon2id parameters a server uses).
 //
 // Answers go to a writer that keeps the status and counts the body, as a
 // server's connection does with its reused buffer: httptest's recorder
@@ -27,7 +29,11 @@ import (
 // header, which costs the bigger answer (the page) more.
 func BenchmarkPortal(b *testing.B) {
 	st := memstore.New()
-	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast),
+	params := password.Fast
+	if os.Getenv("SESAME_BENCH_ARGON2") != "" {
+		params = password.Params{}
+	}
+	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(params),
 		AccountMaxFailures: 1 << 30, AddressMaxFailures: 1 << 30})
 	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st}})
 	if err != nil {
