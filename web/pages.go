@@ -459,27 +459,36 @@ func boolField(f url.Values, name string) (bool, error) {
 	return false, errBadForm
 }
 
+// adminSwitch runs an /admin form post that turns something about the
+// user in field user_id on or off: field must be "true" or "false" (else
+// a 400 page); set does it and returns the notice of the redirect.
+func (p *Pages) adminSwitch(field string, set func(r *http.Request, u sesame.User, on bool, c sesame.Client) (done string, err error)) http.Handler {
+	return p.adminUser(func(w http.ResponseWriter, r *http.Request, f url.Values, me, u sesame.User, c sesame.Client) {
+		on, err := boolField(f, field)
+		done := ""
+		if err == nil {
+			done, err = set(r, u, on, c)
+		}
+		if err != nil {
+			p.fail(w, r, &me, err)
+			return
+		}
+		p.cfg.Logger.InfoContext(r.Context(), "admin changed a user", "admin_id", me.ID, "user_id", u.ID, field, on)
+		adminDone(w, done, u.ID)
+	})
+}
+
 // AdminSetDisabled is POST /admin/users/disabled: disables (field
 // disabled=true; every session and refresh family ends) or enables
 // (disabled=false) the user in field user_id, as PATCH
 // /v1/admin/users/{id} does.
 func (p *Pages) AdminSetDisabled() http.Handler {
-	return p.adminUser(func(w http.ResponseWriter, r *http.Request, f url.Values, me, u sesame.User, c sesame.Client) {
-		disabled, err := boolField(f, "disabled")
-		if err != nil {
-			p.fail(w, r, &me, err)
-			return
-		}
-		if _, err := p.cfg.Auth.SetDisabled(r.Context(), u.ID, disabled, c); err != nil {
-			p.fail(w, r, &me, err)
-			return
-		}
-		p.cfg.Logger.InfoContext(r.Context(), "admin changed a user", "admin_id", me.ID, "user_id", u.ID, "disabled", disabled)
+	return p.adminSwitch("disabled", func(r *http.Request, u sesame.User, disabled bool, c sesame.Client) (string, error) {
+		_, err := p.cfg.Auth.SetDisabled(r.Context(), u.ID, disabled, c)
 		if disabled {
-			adminDone(w, "disabled", u.ID)
-		} else {
-			adminDone(w, "enabled", u.ID)
+			return "disabled", err
 		}
+		return "enabled", err
 	})
 }
 
@@ -488,23 +497,14 @@ func (p *Pages) AdminSetDisabled() http.Handler {
 // ends) the admin role of the user in field user_id, keeping the user's
 // other roles, as PATCH /v1/admin/users/{id} with the changed roles does.
 func (p *Pages) AdminSetAdmin() http.Handler {
-	return p.adminUser(func(w http.ResponseWriter, r *http.Request, f url.Values, me, u sesame.User, c sesame.Client) {
-		admin, err := boolField(f, "admin")
-		if err != nil {
-			p.fail(w, r, &me, err)
-			return
-		}
+	return p.adminSwitch("admin", func(r *http.Request, u sesame.User, admin bool, c sesame.Client) (string, error) {
 		roles := slices.DeleteFunc(slices.Clone(u.Roles), func(role string) bool { return role == sesame.RoleAdmin })
 		done := "removed"
 		if admin {
 			roles, done = append(roles, sesame.RoleAdmin), "granted"
 		}
-		if _, err := p.cfg.Auth.SetRoles(r.Context(), u.ID, roles, c); err != nil {
-			p.fail(w, r, &me, err)
-			return
-		}
-		p.cfg.Logger.InfoContext(r.Context(), "admin changed a user", "admin_id", me.ID, "user_id", u.ID, "admin", admin)
-		adminDone(w, done, u.ID)
+		_, err := p.cfg.Auth.SetRoles(r.Context(), u.ID, roles, c)
+		return done, err
 	})
 }
 

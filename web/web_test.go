@@ -7,12 +7,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sesameauth/sesame"
 	"github.com/sesameauth/sesame/memstore"
 	"github.com/sesameauth/sesame/password"
-	"github.com/sesameauth/sesame/web"
 )
 
 // downSessions is a session store that cannot answer.
@@ -32,19 +30,8 @@ func TestStoreDownIsAPage(t *testing.T) {
 	if _, err := auth.Register(context.Background(), "ada@x.test", "correct horse battery", nil); err != nil {
 		t.Fatal(err)
 	}
-	rt, _ := web.NewReturnTo("http://sesame.test", "", nil)
 	secret, _ := sesame.NewSecret()
-	p, err := web.New(web.Config{
-		Auth: auth, ReturnTo: rt,
-		SessionSecret:      func(*http.Request) (string, bool) { return secret, true },
-		SetSessionCookie:   func(w http.ResponseWriter, s string, _, _ time.Time) { w.Header().Add("Set-Cookie", "x="+s) },
-		ClearSessionCookie: func(http.ResponseWriter) {},
-		Client:             func(*http.Request) sesame.Client { return sesame.Client{} },
-		CrossOrigin:        func(*http.Request) bool { return false },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPages(t, auth, secret)
 	for name, tc := range map[string]struct {
 		h   http.Handler
 		req *http.Request
