@@ -1,10 +1,10 @@
 package web
 
 import (
+	"bytes"
 	"html"
 	"html/template"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,10 +13,12 @@ import (
 
 // The list of sessions is the only part of a page that grows with the
 // data, and html/template pays a reflective call to an escaper for every
-// action (about 2 µs each here, docs/BENCHMARKS.md): the five or so
-// fields of each session row made /account cost four times
-// GET /v1/sessions. So the list is built here, once per request, as one
-// fragment that the template inserts with a single action.
+// value action (about 2 µs and 5 allocations each here,
+// docs/BENCHMARKS.md): the five or so fields of each session row made
+// /account cost four times GET /v1/sessions. So /account's content is
+// written here, straight into the page between its templates "before"
+// and "after" (renderAround), and /admin's list of a user's sessions is
+// built here as one value its template inserts.
 //
 // A fragment is safe by construction: markup takes only a markup, which a
 // string variable does not convert to without an explicit conversion, so
@@ -27,16 +29,16 @@ import (
 // markup is HTML written in this file. Never convert data to it.
 type markup string
 
-// fragment builds HTML: markup as is, text escaped.
-type fragment struct{ b strings.Builder }
+// fragment writes HTML into b: markup as is, text escaped.
+type fragment struct{ b *bytes.Buffer }
 
-func (f *fragment) markup(m markup) { f.b.WriteString(string(m)) }
+func (f fragment) markup(m markup) { f.b.WriteString(string(m)) }
 
-func (f *fragment) text(s string) { f.b.WriteString(html.EscapeString(s)) }
+func (f fragment) text(s string) { f.b.WriteString(html.EscapeString(s)) }
 
 // when writes t as "2006-01-02 15:04 UTC", as the "when" of the
 // templates does (without parsing that layout for every row).
-func (f *fragment) when(t time.Time) {
+func (f fragment) when(t time.Time) {
 	t = t.UTC()
 	y, mo, d := t.Date()
 	h, mi, _ := t.Clock()
@@ -48,23 +50,23 @@ func (f *fragment) when(t time.Time) {
 }
 
 // ago writes how long before now t was, in words.
-func (f *fragment) ago(t, now time.Time) {
+func (f fragment) ago(t, now time.Time) {
 	var tmp [24]byte
 	f.b.Write(appendAgo(tmp[:0], now.Sub(t)))
 }
 
-func (f *fragment) html() template.HTML { return template.HTML(f.b.String()) }
-
 // accountBody is what /account shows of the user: the email and roles,
 // then where they are signed in (this session first, with a sign-out
 // button; the others each with an "end" button).
-func accountBody(u sesame.User, current sesame.Session, others []sesame.Session, now time.Time) template.HTML {
-	var f fragment
-	f.b.Grow(1024 + 640*len(others))
+//
+// It is written between /account's templates "before" and "after", from
+// v.Me, v.Current and v.Sessions (the others).
+func accountBody(f fragment, v *view) {
+	u, others := v.Me, v.Sessions
 	f.markup("<section class=\"card\">\n<dl class=\"facts\">\n  <dt>Email</dt><dd>")
 	f.text(u.Email)
 	// The password form's username, for password managers (the form is
-	// in the template, which this saves an action).
+	// in the template "after"; the form attribute joins them).
 	f.markup("<input type=\"text\" name=\"username\" autocomplete=\"username\" form=\"password-form\" hidden value=\"")
 	f.text(u.Email)
 	f.markup("\"></dd>\n  <dt>Roles</dt><dd>")
@@ -75,28 +77,27 @@ func accountBody(u sesame.User, current sesame.Session, others []sesame.Session,
 		f.text(r)
 	}
 	f.markup("</dd>\n</dl>\n</section>\n\n<section class=\"card\" aria-labelledby=\"sessions\">\n<h2 id=\"sessions\">Where you are signed in</h2>\n")
-	f.sessions(&current, others, true, now)
+	f.sessions(v.Current, others, true, time.Now())
 	if len(others) > 0 {
 		f.markup("\n<form method=\"post\" action=\"/account/sessions/end-others\">\n  <button type=\"submit\" class=\"danger\">Sign out everywhere else</button>\n</form>")
 	} else {
 		f.markup("\n<p class=\"hint\">You are not signed in anywhere else.</p>")
 	}
 	f.markup("\n</section>")
-	return f.html()
 }
 
 // sessionList is the <ul> of a user's sessions on /admin.
 func sessionList(list []sesame.Session, now time.Time) template.HTML {
-	var f fragment
+	f := fragment{new(bytes.Buffer)}
 	f.b.Grow(64 + 512*len(list))
 	f.sessions(nil, list, false, now)
-	return f.html()
+	return template.HTML(f.b.String())
 }
 
 // sessions writes a <ul> of sessions: current (if any) first, tagged
 // "this device" with a sign-out button, then others, each with an "end"
 // button when endable.
-func (f *fragment) sessions(current *sesame.Session, others []sesame.Session, endable bool, now time.Time) {
+func (f fragment) sessions(current *sesame.Session, others []sesame.Session, endable bool, now time.Time) {
 	f.markup(`<ul class="sessions">`)
 	if current != nil {
 		f.markup("\n  <li class=\"session current\">\n    <div>\n      <strong>")
@@ -133,7 +134,7 @@ func (f *fragment) sessions(current *sesame.Session, others []sesame.Session, en
 }
 
 // sessionMeta writes "From ADDRESS · signed in WHEN · last seen AGO".
-func (f *fragment) sessionMeta(s *sesame.Session, now time.Time) {
+func (f fragment) sessionMeta(s *sesame.Session, now time.Time) {
 	f.markup("\n      <p class=\"meta\">")
 	if s.IP != "" {
 		f.markup("From ")

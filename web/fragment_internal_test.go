@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"testing"
 	"time"
 )
@@ -15,7 +16,7 @@ func TestWhenMatchesLayout(t *testing.T) {
 		time.Date(2027, 3, 1, 0, 30, 0, 0, paris), // another zone: shown in UTC
 		time.Date(1999, 10, 10, 10, 10, 0, 0, time.UTC),
 	} {
-		var f fragment
+		f := fragment{new(bytes.Buffer)}
 		f.when(tm)
 		if got, want := f.b.String(), tm.UTC().Format("2006-01-02 15:04 UTC"); got != want {
 			t.Errorf("when(%v) = %q, want %q", tm, got, want)

@@ -184,9 +184,8 @@ func (p *Pages) account(w http.ResponseWriter, r *http.Request, status int, u se
 		list = list[1:]
 	}
 	slices.SortFunc(list, func(a, b sesame.Session) int { return b.LastSeenAt.Compare(a.LastSeenAt) })
-	v.Me, v.Admin = &u, u.HasRole(sesame.RoleAdmin)
-	v.Body = accountBody(u, s, list, time.Now())
-	p.render(w, r, status, "account", v)
+	v.Me, v.Admin, v.Current, v.Sessions = &u, u.HasRole(sesame.RoleAdmin), &s, list
+	p.renderAround(w, r, status, "account", v, accountBody)
 }
 
 // need reads a request that needs a signed-in user: the form first (for

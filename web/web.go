@@ -60,6 +60,9 @@ type Config struct {
 type Pages struct {
 	cfg   Config
 	pages map[string]*template.Template
+	// around holds, for a page that Go writes part of, its templates
+	// "before" and "after" that part (see renderAround).
+	around map[string][2]*template.Template
 	// headers are those of every page. render shares their value slices
 	// with each response (saving an allocation for each), so nothing may
 	// change an element of one; Add appends to a full slice, which copies.
@@ -88,7 +91,7 @@ func New(cfg Config) (*Pages, error) {
 	if cfg.OnLogin == nil {
 		cfg.OnLogin = func(error) {}
 	}
-	p := &Pages{cfg: cfg, pages: map[string]*template.Template{}}
+	p := &Pages{cfg: cfg, pages: map[string]*template.Template{}, around: map[string][2]*template.Template{}}
 	funcs := template.FuncMap{
 		"device": describeCached,
 		"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
@@ -114,6 +117,9 @@ func New(cfg Config) (*Pages, error) {
 			return nil, err
 		}
 		p.pages[name] = t
+		if before, after := t.Lookup("before"), t.Lookup("after"); before != nil && after != nil {
+			p.around[name] = [2]*template.Template{before, after}
+		}
 	}
 	// No script from anywhere, no framing, styles and images from this
 	// server only, and forms may go only here or where a sign-in may
@@ -146,12 +152,11 @@ type view struct {
 	Email    string
 	RegOpen  bool
 
-	// /account: the user and their sessions (accountBody)
-	Body template.HTML
-
-	// /admin: a user's sessions, and sessionList's rendering of them
+	// /account (accountBody): the session of this request; /account's
+	// other sessions, or the sessions of a user on /admin
+	Current     *sesame.Session
 	Sessions    []sesame.Session
-	SessionList template.HTML
+	SessionList template.HTML // /admin: sessionList's rendering of Sessions
 
 	// error pages
 	RetryAfter int
@@ -183,8 +188,18 @@ var renderBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]by
 const maxPooledPage = 256 << 10
 
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
+	p.renderAround(w, r, status, name, v, nil)
+}
+
+// renderAround renders the page name as render does, but with middle
+// writing into the page between the page's templates "before" and
+// "after", when middle is not nil. middle writes HTML straight into the
+// page (fragment.go), so that the hottest page's content is neither a
+// template action nor a string of its own.
+func (p *Pages) renderAround(w http.ResponseWriter, r *http.Request, status int, name string, v view, middle func(f fragment, v *view)) {
 	t, ok := p.pages[name]
-	if !ok {
+	parts, split := p.around[name]
+	if !ok || middle != nil && !split {
 		panic("web: no template " + name)
 	}
 	v.Status = status
@@ -196,7 +211,14 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 			renderBuffers.Put(buf)
 		}
 	}()
-	if err := t.Execute(buf, &v); err != nil {
+	var err error
+	if middle == nil {
+		err = t.Execute(buf, &v)
+	} else if err = parts[0].Execute(buf, &v); err == nil {
+		middle(fragment{buf}, &v)
+		err = parts[1].Execute(buf, &v)
+	}
+	if err != nil {
 		p.cfg.Logger.ErrorContext(r.Context(), "rendering a page", "page", name, "err", err)
 		status = http.StatusInternalServerError
 		buf.Reset()
