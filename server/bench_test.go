@@ -66,7 +66,7 @@ func BenchmarkAuthRequest(b *testing.B) {
 	st := memstore.New()
 	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
 	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st}, Issuer: "https://sesame.example.test",
-		TokenIssuer: benchIssuer(b)})
+		TokenIssuer: testIssuer(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func BenchmarkAuthRequest(b *testing.B) {
 func BenchmarkUserinfo(b *testing.B) {
 	st := memstore.New()
 	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
-	iss := benchIssuer(b)
+	iss := testIssuer(b)
 	v, err := token.NewVerifier(iss.Keys, iss.Issuer, iss.Audience[0], token.WithCache(16384))
 	if err != nil {
 		b.Fatal(err)
@@ -123,8 +123,8 @@ func BenchmarkUserinfo(b *testing.B) {
 	}
 }
 
-// benchIssuer is an EdDSA token issuer on a fresh key.
-func benchIssuer(b *testing.B) *token.Issuer {
+// testIssuer is an EdDSA token issuer on a fresh key.
+func testIssuer(b testing.TB) *token.Issuer {
 	master := make([]byte, token.MasterKeySize)
 	rand.Read(master)
 	priv, k, err := token.GenerateKey(token.EdDSA, time.Now().Add(-time.Minute))

@@ -74,7 +74,7 @@ func (l *ConnLimit) ConnState(c net.Conn, st http.ConnState) {
 	}
 	l.mu.Lock()
 	l.idle.remove(lc)
-	if st != http.StateIdle || lc.closing {
+	if st != http.StateIdle || lc.closing || lc.released {
 		l.mu.Unlock()
 		return
 	}
@@ -121,6 +121,9 @@ func (l *ConnLimit) acquire() bool {
 func (l *ConnLimit) release(lc *limitedConn) {
 	l.mu.Lock()
 	l.idle.remove(lc)
+	// net/http may still report the connection idle after it closed (a
+	// Shutdown between the two): it must not rejoin the list then.
+	lc.released = true
 	l.open--
 	l.cond.Signal()
 	l.mu.Unlock()
@@ -162,6 +165,7 @@ type limitedConn struct {
 	idle       bool         // in l.idle
 	prev, next *limitedConn // in l.idle
 	closing    bool         // the limiter is closing it
+	released   bool         // closed, its slot given back
 	once       sync.Once
 }
 

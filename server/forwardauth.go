@@ -401,6 +401,30 @@ func newIdentity(who forwardUser, authorization string) *identity {
 	return &identity{{who.user.ID}, {who.user.Email}, {strings.Join(who.user.Roles, ",")}, {who.session}, {authorization}}
 }
 
+// current reports whether ids names who as who is now: the same user,
+// email, roles and session.
+func (ids *identity) current(who forwardUser) bool {
+	return ids[0][0] == who.user.ID && ids[1][0] == who.user.Email && ids[3][0] == who.session &&
+		joinedIs(ids[2][0], who.user.Roles)
+}
+
+// joinedIs reports whether s is strings.Join(parts, ","), without joining.
+func joinedIs(s string, parts []string) bool {
+	for i, p := range parts {
+		if i > 0 {
+			if s == "" || s[0] != ',' {
+				return false
+			}
+			s = s[1:]
+		}
+		if !strings.HasPrefix(s, p) {
+			return false
+		}
+		s = s[len(p):]
+	}
+	return s == ""
+}
+
 // maxUpstreamTokens bounds the cache; when full, expired entries go, and if
 // that is not enough it starts again empty.
 const maxUpstreamTokens = 1 << 16
@@ -425,7 +449,10 @@ func (u *upstreamTokens) identity(who forwardUser, aud string) (*identity, error
 	u.mu.Lock()
 	t, ok := u.m[k]
 	u.mu.Unlock()
-	if ok && t.user == who.user.ID && t.exp.Sub(now) >= upstreamTokenReuse && !t.exp.After(who.until) {
+	// Reused only while it says what the user is now: an email or roles
+	// changed since (the session lives on) mint a new token, so that no
+	// answer carries an old email, which may since be another user's.
+	if ok && t.user == who.user.ID && t.headers.current(who) && t.exp.Sub(now) >= upstreamTokenReuse && !t.exp.After(who.until) {
 		return t.headers, nil
 	}
 	iat := now.Truncate(time.Second)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/sesameauth/sesame"
@@ -52,4 +53,100 @@ func TestForwardAuthPeers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestForwardAuthIdentityCurrent: an allowed decision's identity headers
+// (and the upstream token, cached per session and audience) follow the
+// user's email and roles as they change while the session lives on. An old
+// email in Remote-Email may by then be another user's.
+func TestForwardAuthIdentityCurrent(t *testing.T) {
+	st := memstore.New()
+	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
+	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st},
+		Issuer: "https://sesame.example.test", TokenIssuer: testIssuer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	u, err := auth.Register(ctx, "user@example.test", "password one", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := auth.Login(ctx, sesame.LoginRequest{Email: "user@example.test", Password: "password one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide := func() http.Header {
+		t.Helper()
+		r := httptest.NewRequest("GET", "/v1/auth-request", nil)
+		r.RemoteAddr = "127.0.0.1:5000"
+		r.Header.Set("Cookie", server.CookieName+"="+l.Secret)
+		r.Header.Set("X-Original-Method", "GET")
+		r.Header.Set("X-Original-URL", "https://app.example.test/")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("auth-request: %d %s", w.Code, w.Body)
+		}
+		return w.Header()
+	}
+	first := decide()
+	if got := first.Get("Remote-Email"); got != "user@example.test" {
+		t.Fatalf("Remote-Email %q", got)
+	}
+	if again := decide(); again.Get("Authorization") != first.Get("Authorization") {
+		t.Errorf("a second decision for the same session and audience minted a new token; the cache is not used")
+	}
+	sys := sesame.Client{}
+	if _, err := auth.SetEmail(ctx, u.ID, "renamed@example.test", sys); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.SetRoles(ctx, u.ID, []string{"user", "auditor"}, sys); err != nil {
+		t.Fatal(err)
+	}
+	now := decide()
+	if got := now.Get("Remote-Email"); got != "renamed@example.test" {
+		t.Errorf("Remote-Email after the email changed: %q, want renamed@example.test", got)
+	}
+	if got := now.Get("Remote-Groups"); got != "user,auditor" {
+		t.Errorf("Remote-Groups after the roles changed: %q, want user,auditor", got)
+	}
+	if now.Get("Authorization") == first.Get("Authorization") {
+		t.Errorf("the upstream token minted for the old email and roles is still handed out")
+	}
+}
+
+// TestSignedInAnswersNoStore: every answer about a signed-in user is
+// Cache-Control: no-store, the sign-in and registration included.
+func TestSignedInAnswersNoStore(t *testing.T) {
+	st := memstore.New()
+	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
+	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, body, cookie string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		if cookie != "" {
+			r.Header.Set("Cookie", cookie)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code >= 300 {
+			t.Fatalf("%s %s: %d %s", method, path, w.Code, w.Body)
+		}
+		if got := w.Header().Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s %s: Cache-Control %q, want no-store", method, path, got)
+		}
+		return w
+	}
+	creds := `{"email":"a@x.test","password":"password one"}`
+	do("POST", "/v1/users", creds, "")
+	login := do("POST", "/v1/session", creds, "")
+	cookie := login.Result().Cookies()[0]
+	c := cookie.Name + "=" + cookie.Value
+	do("GET", "/v1/session", "", c)
+	do("GET", "/v1/sessions", "", c)
+	do("GET", "/v1/userinfo", "", c)
 }

@@ -14,14 +14,17 @@ import (
 // TestOpenAPIDescribesEveryRoute fails when the two differ, and says what
 // to add.
 func (s *server) routes(mux *routeMux) {
-	cookie, signedIn := s.auth.RequireSession, s.auth.RequireAny
+	// Every answer about a signed-in user is marked no-store, so that no
+	// shared cache keeps one that a misconfigured proxy could hand on.
+	cookie := func(h http.Handler) http.Handler { return private(s.auth.RequireSession(h)) }
+	signedIn := func(h http.Handler) http.Handler { return private(s.auth.RequireAny(h)) }
 	adminRole := s.auth.RequireRole(sesame.RoleAdmin)
 	admin := func(h http.Handler) http.Handler { return signedIn(adminRole(h)) }
 
-	mux.Handle("POST /v1/users", s.handleRegister())
+	mux.Handle("POST /v1/users", private(s.handleRegister()))
 	mux.Handle("POST /v1/password", signedIn(s.handleChangePassword()))
 
-	mux.Handle("POST /v1/session", s.handleLogin())
+	mux.Handle("POST /v1/session", private(s.handleLogin()))
 	mux.Handle("GET /v1/session", cookie(s.handleSession()))
 	mux.Handle("DELETE /v1/session", s.handleLogout()) // reads the cookie itself: it ends even a session Authenticate would refuse, and clears the cookie
 	mux.Handle("GET /v1/sessions", signedIn(s.handleListSessions()))
@@ -72,4 +75,12 @@ func (s *server) routes(mux *routeMux) {
 	}
 	// Unknown paths and methods get net/http's 404 and 405 (with Allow),
 	// which observe turns into the API's JSON error body.
+}
+
+// private marks every answer of h Cache-Control: no-store.
+func private(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Cache-Control"] = noStore
+		h.ServeHTTP(w, r)
+	})
 }

@@ -267,8 +267,7 @@ type userinfoResponse struct {
 
 func (s *server) handleUserinfo() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := caller(r)
-		w.Header()["Cache-Control"] = noStore
+		p := caller(r) // signedIn marks the answer no-store
 		roles := p.User.Roles
 		if roles == nil {
 			roles = []string{}
