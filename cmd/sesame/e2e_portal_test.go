@@ -486,6 +486,11 @@ func testPortalAdminUserControls(t *testing.T, s *e2eServer, al e2eLogin, email 
 	u = s.login(t, email, e2ePassword)
 	s.do(t, "GET", "/admin", nil, e2eCookie(u.cookie)).wantPage(t, http.StatusForbidden)
 
+	// /admin's audit table says who did it: the admin, by email.
+	adminEmail, _ := al.body["user"].(map[string]any)["email"].(string)
+	s.do(t, "GET", "/admin?type=user.disabled&user="+u.userID, nil, e2eCookie(al.cookie)).wantPage(t, http.StatusOK,
+		`<th scope="col">By</th>`, "<td>"+adminEmail+"</td></tr>")
+
 	// Delete: not without the confirmation box; then the user is gone.
 	admin("/admin/users/delete", "user_id="+u.userID).wantPage(t, http.StatusBadRequest, "tick the box")
 	admin("/admin/users/delete", "user_id="+u.userID+"&confirm=on").wantPage(t, http.StatusBadRequest)
