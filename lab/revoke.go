@@ -63,7 +63,11 @@ func revokeLatency(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 	var undo stops
 	defer undo.run()
-	c, err := startCluster(ctx, &undo, 2, *pgURL, *redis, *bin, []string{"--hash-concurrency", "2"}, *childLog, stderr)
+	var nodeLog io.Writer
+	if *childLog {
+		nodeLog = stderr
+	}
+	c, err := startCluster(ctx, &undo, 2, *pgURL, *redis, *bin, []string{"--hash-concurrency", "2"}, nodeLog, stderr)
 	if err != nil {
 		return err
 	}
@@ -217,9 +221,9 @@ func (c cluster) cli(ctx context.Context, stdin string, args ...string) (string,
 
 // startCluster creates the run's PostgreSQL database, claims the Redis
 // database, and starts n nodes on both, with one master key, the issuer
-// http://sesame-bench.test and flags; undo gets what drops, empties and
-// stops them again.
-func startCluster(ctx context.Context, undo *stops, n int, pgURL, redis, bin string, flags []string, childLog bool, stderr io.Writer) (cluster, error) {
+// http://sesame-bench.test and flags, their stderr going to childLog (or
+// nowhere); undo gets what drops, empties and stops them again.
+func startCluster(ctx context.Context, undo *stops, n int, pgURL, redis, bin string, flags []string, childLog, stderr io.Writer) (cluster, error) {
 	db, drop, err := createBenchDB(ctx, pgURL, stderr)
 	if err != nil {
 		return cluster{}, err
@@ -245,10 +249,7 @@ func startCluster(ctx context.Context, undo *stops, n int, pgURL, redis, bin str
 	srv := sesameServer{
 		bin: path, store: store, redis: redis,
 		flags: append(append([]string{"--db", db, "--issuer", "http://sesame-bench.test"}, unthrottled...), flags...),
-		env:   c.env,
-	}
-	if childLog {
-		srv.childLog = stderr
+		env:   c.env, childLog: childLog,
 	}
 	for i := range n {
 		p, stop, err := srv.start(ctx) // one after the other: the first migrates the schema

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -64,8 +65,11 @@ func soakCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *duration < 10*time.Second || *users < 1 || *rate <= 0 {
-		return errors.New("soak: -duration must be at least 10s, -users and -rate positive")
+	if *duration < 30*time.Second || *users < 1 || *rate <= 0 {
+		// Under 30 s there is no warm-up and end window to compare, and
+		// no time for the rotated key to be used (it signs 5 s after it
+		// is made, and the nodes read keys every 2 s).
+		return errors.New("soak: -duration must be at least 30s, -users and -rate positive")
 	}
 	if *redis == "" {
 		return errors.New("soak: -redis: the soak runs on PostgreSQL and Redis")
@@ -77,11 +81,17 @@ func soakCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// sets during a long soak (an entry stays for the token lifetime plus
 	// a minute); no session idles out before the final check.
 	flags := []string{"--access-token-ttl", "2m", "--session-idle-timeout", (*duration + 30*time.Minute).String()}
-	c, err := startCluster(ctx, &undo, 3, *pgURL, *redis, *bin, flags, *childLog, stderr)
+	errLog := &errorLines{}
+	var nodeLog io.Writer = errLog
+	if *childLog {
+		nodeLog = io.MultiWriter(stderr, errLog)
+	}
+	c, err := startCluster(ctx, &undo, 3, *pgURL, *redis, *bin, flags, nodeLog, stderr)
 	if err != nil {
 		return err
 	}
 	r := newSoakRun(c, *duration)
+	r.errLog = errLog
 	if err := r.setUpAdmin(ctx); err != nil {
 		return err
 	}
@@ -157,6 +167,27 @@ type soakRun struct {
 
 	samples [][]nodeSample // per node
 	exited  []string
+	errLog  *errorLines
+}
+
+// errorLines keeps the nodes' log lines at level ERROR (the cause of a
+// 5xx is there: the answer only says "a store is unavailable"). The
+// nodes' stderr readers write one line per Write, concurrently.
+type errorLines struct {
+	mu    sync.Mutex
+	n     int
+	first []string
+}
+
+func (e *errorLines) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("level=ERROR")) {
+		e.mu.Lock()
+		if e.n++; len(e.first) < 8 {
+			e.first = append(e.first, strings.TrimSpace(string(p)))
+		}
+		e.mu.Unlock()
+	}
+	return len(p), nil
 }
 
 func newSoakRun(c cluster, d time.Duration) *soakRun {
@@ -687,6 +718,17 @@ func (r *soakRun) report(w io.Writer, users int, rate float64) (fails []string) 
 	}
 	for _, f := range r.failures {
 		fmt.Fprintf(w, "- failure: %s\n", f)
+	}
+	if r.errLog != nil {
+		r.errLog.mu.Lock()
+		if r.errLog.n > 0 {
+			fmt.Fprintf(w, "\nThe nodes logged %d lines at level ERROR; the first:\n\n", r.errLog.n)
+			for _, l := range r.errLog.first {
+				fmt.Fprintf(w, "    %s\n", l)
+			}
+			fmt.Fprintln(w)
+		}
+		r.errLog.mu.Unlock()
 	}
 	if len(fails) == 0 {
 		fmt.Fprintf(w, "**Result: passed.**\n")

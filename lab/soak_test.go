@@ -1,7 +1,10 @@
 package lab
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -180,5 +183,18 @@ func TestSoakGrowth(t *testing.T) {
 	rss, g, n := windowMedians(samples, 10*time.Second, 16*time.Second)
 	if rss != 12.5 || g != 100 || n != 6 {
 		t.Errorf("window [10s, 16s): median RSS %v, goroutines %v, %d samples; want 12.5, 100, 6", rss, g, n)
+	}
+}
+
+// TestSoakErrorLines: the nodes' ERROR lines are kept for the report (the
+// first few) and counted; other lines are not.
+func TestSoakErrorLines(t *testing.T) {
+	var e errorLines
+	for i := range 10 {
+		fmt.Fprintln(&e, `time=2026-12-05T11:49:21.004Z level=ERROR msg="request failed" n=`+strconv.Itoa(i))
+		fmt.Fprintln(&e, `time=2026-12-05T11:49:21.004Z level=WARN msg="request refused: revocations behind"`)
+	}
+	if e.n != 10 || len(e.first) != 8 || !strings.HasSuffix(e.first[0], "n=0") {
+		t.Errorf("%d lines counted, %d kept: %q", e.n, len(e.first), e.first)
 	}
 }
