@@ -9,6 +9,12 @@
 #      in front of an upstream, against the same nginx proxying the same
 #      upstream with no auth.
 #
+# Two more targets show the ceilings no auth server could pass: bare_hdrs, a
+# bare handler answering with the headers Sesame's allowed answer carries
+# (identity and security headers), and nginx_auth_bare, the same nginx
+# configuration with a bare handler as its auth server (a subrequest that
+# costs the auth server nothing).
+#
 # Rounds alternate between the targets; the medians of the throughput and of
 # the server processes' CPU time per request (from /proc) are printed, and
 # their ratios (CPU ratio = baseline CPU/req / measured CPU/req: what the
@@ -62,12 +68,22 @@ signin() {
 cmem=$(signin "$mem")
 csql=$(signin "$sql")
 
+# The headers of Sesame's allowed answer (less those net/http writes itself)
+# for the bare handler that sends them too.
+curl -fs -o /dev/null -D - "http://$mem/v1/auth-request" -H "X-Original-Method: GET" \
+  -H "X-Original-URL: http://app.example.test/docs/" -H "Cookie: __Host-sesame=$cmem" |
+  tr -d '\r' | grep -v -i -E '^(HTTP/|date:|content-length:|content-type:|$)' >"$tmp/headers"
+start bare_hdrs "$tmp/sesame" lab bare -body "$tmp/empty" -headers "$tmp/headers"; bare_hdrs=$ADDR; pid_bare_hdrs=$PID
+
 # The upstream behind nginx: another bare handler.
 start upstream "$tmp/sesame" lab bare -body "$tmp/empty"; upstream=$ADDR; pid_up=$PID
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pa=$(port); pb=$(port)
+pa=$(port); pb=$(port); pc=$(port)
 sed -e "s/127.0.0.1:9091/$mem/; s/127.0.0.1:8081/$upstream/; s/listen 80;/listen 127.0.0.1:$pa;/" \
   examples/forward-auth/nginx-app.conf >"$tmp/app.conf"
+# The same configuration with the bare handler as the auth server.
+sed -e "s/127.0.0.1:9091/$bare/; s/127.0.0.1:8081/$upstream/; s/listen 80;/listen 127.0.0.1:$pc;/; s/upstream sesame/upstream sesame_bare/; s#http://sesame/#http://sesame_bare/#; s/upstream app /upstream app_b /; s#http://app;#http://app_b;#; s/\$sesame_cookie\([_0-9]*\)/\$bare_cookie\1/g" \
+  examples/forward-auth/nginx-app.conf >"$tmp/app-bare.conf"
 mkdir -p "$tmp/nginx"
 cat >"$tmp/nginx.conf" <<EOF
 daemon off;
@@ -81,6 +97,7 @@ http {
     client_body_temp_path $tmp/nginx/client; proxy_temp_path $tmp/nginx/proxy;
     fastcgi_temp_path $tmp/nginx/fastcgi; uwsgi_temp_path $tmp/nginx/uwsgi; scgi_temp_path $tmp/nginx/scgi;
     include $tmp/app.conf;
+    include $tmp/app-bare.conf;
     server {
         listen 127.0.0.1:$pb;
         server_name app.example.test;
@@ -120,9 +137,11 @@ run() {
 hdrs=("X-Original-Method: GET" "X-Original-URL: http://app.example.test/docs/")
 declare -A rate cpu
 for r in $(seq "$rounds"); do
-  for k in bare memory sqlite nginx_plain nginx_auth; do
+  for k in bare bare_hdrs memory sqlite nginx_plain nginx_auth_bare nginx_auth; do
     case $k in
       bare) res=$(run "$pid_bare" "http://$bare/v1/auth-request" "${hdrs[@]}" "Cookie: __Host-sesame=$cmem") ;;
+      bare_hdrs) res=$(run "$pid_bare_hdrs" "http://$bare_hdrs/v1/auth-request" "${hdrs[@]}" "Cookie: __Host-sesame=$cmem") ;;
+      nginx_auth_bare) res=$(run "$pid_nginx $pid_up $pid_bare" "http://127.0.0.1:$pc/docs/" "Host: app.example.test" "Cookie: __Host-sesame=$cmem") ;;
       memory) res=$(run "$pid_mem" "http://$mem/v1/auth-request" "${hdrs[@]}" "Cookie: __Host-sesame=$cmem") ;;
       sqlite) res=$(run "$pid_sql" "http://$sql/v1/auth-request" "${hdrs[@]}" "Cookie: __Host-sesame=$csql") ;;
       nginx_plain) res=$(run "$pid_nginx $pid_up" "http://127.0.0.1:$pb/docs/" "Host: app.example.test" "Cookie: __Host-sesame=$cmem") ;;
@@ -135,16 +154,19 @@ for r in $(seq "$rounds"); do
 done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "wrk -t1 -c$conns -d${secs}s, $rounds rounds alternating; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '  %-12s %12s %14s   %s\n' target "req/s median" "CPU µs/req" "(all req/s; all CPU µs/req)"
-for k in bare memory sqlite nginx_plain nginx_auth; do
-  printf '  %-12s %12s %14s   (%s; %s)\n' "$k" "$(echo "${rate[$k]}" | median)" "$(echo "${cpu[$k]}" | median)" "${rate[$k]}" "${cpu[$k]}"
+printf '  %-15s %12s %14s   %s\n' target "req/s median" "CPU µs/req" "(all req/s; all CPU µs/req)"
+for k in bare bare_hdrs memory sqlite nginx_plain nginx_auth_bare nginx_auth; do
+  printf '  %-15s %12s %14s   (%s; %s)\n' "$k" "$(echo "${rate[$k]}" | median)" "$(echo "${cpu[$k]}" | median)" "${rate[$k]}" "${cpu[$k]}"
 done
 m() { echo "${1}" | median; }
 awk -v b="$(m "${rate[bare]}")" -v m="$(m "${rate[memory]}")" -v s="$(m "${rate[sqlite]}")" \
     -v np="$(m "${rate[nginx_plain]}")" -v na="$(m "${rate[nginx_auth]}")" \
     -v cb="$(m "${cpu[bare]}")" -v cm="$(m "${cpu[memory]}")" -v cs="$(m "${cpu[sqlite]}")" \
-    -v cnp="$(m "${cpu[nginx_plain]}")" -v cna="$(m "${cpu[nginx_auth]}")" 'BEGIN {
+    -v cnp="$(m "${cpu[nginx_plain]}")" -v cna="$(m "${cpu[nginx_auth]}")" \
+    -v bh="$(m "${rate[bare_hdrs]}")" -v cbh="$(m "${cpu[bare_hdrs]}")" \
+    -v nab="$(m "${rate[nginx_auth_bare]}")" -v cnab="$(m "${cpu[nginx_auth_bare]}")" 'BEGIN {
   printf "auth-request, memory / bare:  ratio %.2f, CPU ratio %.2f (goal >= 0.8)\n", m/b, cb/cm
   printf "auth-request, sqlite / bare:  ratio %.2f, CPU ratio %.2f (goal >= 0.7)\n", s/b, cb/cs
   printf "nginx+auth_request / nginx:   ratio %.2f, CPU ratio %.2f (goal >= 0.7)\n", na/np, cnp/cna
+  printf "ceilings: bare with the same headers / bare: ratio %.2f, CPU ratio %.2f; nginx+auth_request to a bare handler / nginx: ratio %.2f, CPU ratio %.2f\n", bh/b, cb/cbh, nab/np, cnp/cnab
 }'
