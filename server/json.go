@@ -252,11 +252,18 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// writeJSON writes v as the JSON response with the given status. A
-// jsonAppender encodes itself; anything else goes through encoding/json.
+// writeJSON writes v as the JSON response with the given status. The hot
+// routes' bodies encode themselves (jsonAppender); anything else goes
+// through encoding/json.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header()["Content-Type"] = jsonContentType
-	if a, ok := v.(jsonAppender); ok {
+	// Exact types, not the interface: a type embedding one of these would
+	// be promoted its appendJSON and lose its own fields.
+	switch a := v.(type) {
+	case sessionResponse:
+		writeAppended(w, status, a)
+		return
+	case userinfoResponse:
 		writeAppended(w, status, a)
 		return
 	}

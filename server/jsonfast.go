@@ -126,7 +126,11 @@ func appendJSONTime(b []byte, t time.Time) []byte {
 	return append(b, '"')
 }
 
-func (u userJSON) appendJSON(b []byte) []byte {
+// appendUserJSON and appendSessionJSON are functions, not appendJSON
+// methods: userJSON is embedded in larger answers (PATCH
+// /v1/admin/users/{id} adds "disabled"), and a method would be promoted to
+// them, so that writeJSON would write the embedded part alone.
+func appendUserJSON(b []byte, u userJSON) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, u.ID)
 	b = append(b, `,"email":`...)
@@ -138,7 +142,7 @@ func (u userJSON) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-func (s sessionJSON) appendJSON(b []byte) []byte {
+func appendSessionJSON(b []byte, s sessionJSON) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, s.ID)
 	b = append(b, `,"created_at":`...)
@@ -150,9 +154,9 @@ func (s sessionJSON) appendJSON(b []byte) []byte {
 
 func (r sessionResponse) appendJSON(b []byte) []byte {
 	b = append(b, `{"user":`...)
-	b = r.User.appendJSON(b)
+	b = appendUserJSON(b, r.User)
 	b = append(b, `,"session":`...)
-	b = r.Session.appendJSON(b)
+	b = appendSessionJSON(b, r.Session)
 	return append(b, '}')
 }
 

@@ -71,3 +71,26 @@ func TestAppendJSONEveryByte(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteJSONEmbedded: an answer that embeds a part the fast encoders
+// write (the admin API's user adds "disabled" to userJSON) is written
+// whole, exactly as encoding/json writes it.
+func TestWriteJSONEmbedded(t *testing.T) {
+	at := time.UnixMilli(1764900000123).UTC()
+	u := userJSON{ID: "0fb266a94ef2c8950ff653ffc04da22d", Email: "ada@x.test", Roles: []string{"user"}, CreatedAt: at}
+	for _, v := range []any{
+		adminUserJSON{userJSON: u, Disabled: true},
+		struct {
+			sessionResponse
+			Extra string `json:"extra"`
+		}{sessionResponse{User: u, Session: sessionJSON{ID: "s", CreatedAt: at, ExpiresAt: at}}, "kept"},
+		struct {
+			userinfoResponse
+			Extra string `json:"extra"`
+		}{userinfoResponse{Sub: u.ID, Roles: u.Roles, Auth: "session"}, "kept"},
+	} {
+		if got, want := appended(v), stdJSON(t, v); !bytes.Equal(got, want) {
+			t.Errorf("%T: writeJSON wrote\n%s\nencoding/json writes\n%s", v, got, want)
+		}
+	}
+}
