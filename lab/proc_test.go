@@ -74,10 +74,20 @@ func TestBare(t *testing.T) {
 	if err := os.WriteFile(file, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The headers of a Sesame answer, as the headers baseline passes them:
+	// those net/http writes itself are left out.
+	sesameHeaders := http.Header{"Date": {"x"}, "Content-Length": {"9"}, "Content-Type": {"text/plain"},
+		"X-Frame-Options": {"DENY"}, "Vary": {"Origin"}, "Cache-Control": {"no-store"}}
+	var hb bytes.Buffer
+	fixedHeaders(sesameHeaders).Write(&hb)
+	hfile := filepath.Join(t.TempDir(), "headers")
+	if err := os.WriteFile(hfile, hb.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- bare(ctx, []string{"-body", file}, pw); pw.Close() }()
+	go func() { done <- bare(ctx, []string{"-body", file, "-headers", hfile}, pw); pw.Close() }()
 	addr := make(chan string, 1)
 	go func() {
 		buf := make([]byte, 4096)
@@ -111,6 +121,14 @@ func TestBare(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) || resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("bare answered %s %q %q", resp.Status, resp.Header.Get("Content-Type"), got)
+	}
+	for k, want := range map[string]string{"X-Frame-Options": "DENY", "Vary": "Origin", "Cache-Control": "no-store"} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("bare -headers: %s is %q, want %q", k, got, want)
+		}
+	}
+	if resp.Header.Get("Date") == "x" || resp.ContentLength != int64(len(body)) {
+		t.Errorf("bare -headers sent Sesame's Date or Content-Length: %v", resp.Header)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -20,20 +20,9 @@ import (
 // same bytes: their ratio is Sesame's own per-request overhead, without the
 // network and the load generator.
 func BenchmarkGetSession(b *testing.B) {
-	st := memstore.New()
-	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
-	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	auth.Register(ctx, "a@x.test", "password one", nil)
-	l, err := auth.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	h, _, _, secret := memServer(b, nil)
 	req := httptest.NewRequest("GET", "/v1/session", nil)
-	req.Header.Set("Cookie", server.CookieName+"="+l.Secret)
+	req.Header.Set("Cookie", server.CookieName+"="+secret)
 	b.ReportAllocs()
 	for b.Loop() {
 		w := httptest.NewRecorder()
@@ -63,22 +52,12 @@ func BenchmarkBare(b *testing.B) {
 // first): the in-process cost of a forward-auth decision, beside
 // BenchmarkBare.
 func BenchmarkAuthRequest(b *testing.B) {
-	st := memstore.New()
-	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
-	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st}, Issuer: "https://sesame.example.test",
-		TokenIssuer: testIssuer(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	auth.Register(ctx, "a@x.test", "password one", nil)
-	l, err := auth.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	h, _, _, secret := memServer(b, func(d *server.Deps) {
+		d.Issuer, d.TokenIssuer = "https://sesame.example.test", testIssuer(b)
+	})
 	req := httptest.NewRequest("GET", "/v1/auth-request", nil)
 	req.RemoteAddr = "127.0.0.1:5000"
-	req.Header.Set("Cookie", server.CookieName+"="+l.Secret)
+	req.Header.Set("Cookie", server.CookieName+"="+secret)
 	req.Header.Set("X-Original-Method", "GET")
 	req.Header.Set("X-Original-URL", "https://app.example.test/docs/?page=2")
 	b.ReportAllocs()
@@ -96,17 +75,12 @@ func BenchmarkAuthRequest(b *testing.B) {
 // configures it): the in-process cost of a bearer request, beside
 // BenchmarkBare.
 func BenchmarkUserinfo(b *testing.B) {
-	st := memstore.New()
-	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
 	iss := testIssuer(b)
 	v, err := token.NewVerifier(iss.Keys, iss.Issuer, iss.Audience[0], token.WithCache(16384))
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st}, Issuer: iss.Issuer, Verifier: v})
-	if err != nil {
-		b.Fatal(err)
-	}
+	h, _, _, _ := memServer(b, func(d *server.Deps) { d.Issuer, d.Verifier = iss.Issuer, v })
 	tok, _, err := iss.IssueAccessToken(sesame.Claims{Subject: sesame.NewID(), Email: "a@x.test", Roles: []string{"user"}, SessionID: sesame.NewID()})
 	if err != nil {
 		b.Fatal(err)
@@ -121,6 +95,34 @@ func BenchmarkUserinfo(b *testing.B) {
 			b.Fatal(w.Code, w.Body)
 		}
 	}
+}
+
+// memServer is the API handler on a fresh memory store with the fast
+// hasher, its Deps adjusted by with (if not nil), and the user a@x.test
+// (password "password one") signed in: the handler, the authenticator,
+// the user and the session's secret.
+func memServer(tb testing.TB, with func(*server.Deps)) (http.Handler, *sesame.Authenticator, sesame.User, string) {
+	tb.Helper()
+	st := memstore.New()
+	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
+	d := server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st}}
+	if with != nil {
+		with(&d)
+	}
+	h, err := server.NewServer(d)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	u, err := auth.Register(ctx, "a@x.test", "password one", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l, err := auth.Login(ctx, sesame.LoginRequest{Email: "a@x.test", Password: "password one"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h, auth, u, l.Secret
 }
 
 // testIssuer is an EdDSA token issuer on a fresh key.

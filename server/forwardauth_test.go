@@ -60,27 +60,15 @@ func TestForwardAuthPeers(t *testing.T) {
 // user's email and roles as they change while the session lives on. An old
 // email in Remote-Email may by then be another user's.
 func TestForwardAuthIdentityCurrent(t *testing.T) {
-	st := memstore.New()
-	auth := sesame.New(sesame.Config{Users: st, Sessions: st, Audit: st, Limiter: st, Hasher: password.NewHasher(password.Fast)})
-	h, err := server.NewServer(server.Deps{Auth: auth, LiveSessions: st, Ready: []sesame.Pinger{st},
-		Issuer: "https://sesame.example.test", TokenIssuer: testIssuer(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, auth, u, secret := memServer(t, func(d *server.Deps) {
+		d.Issuer, d.TokenIssuer = "https://sesame.example.test", testIssuer(t)
+	})
 	ctx := t.Context()
-	u, err := auth.Register(ctx, "user@example.test", "password one", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := auth.Login(ctx, sesame.LoginRequest{Email: "user@example.test", Password: "password one"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	decide := func() http.Header {
 		t.Helper()
 		r := httptest.NewRequest("GET", "/v1/auth-request", nil)
 		r.RemoteAddr = "127.0.0.1:5000"
-		r.Header.Set("Cookie", server.CookieName+"="+l.Secret)
+		r.Header.Set("Cookie", server.CookieName+"="+secret)
 		r.Header.Set("X-Original-Method", "GET")
 		r.Header.Set("X-Original-URL", "https://app.example.test/")
 		w := httptest.NewRecorder()
@@ -91,7 +79,7 @@ func TestForwardAuthIdentityCurrent(t *testing.T) {
 		return w.Header()
 	}
 	first := decide()
-	if got := first.Get("Remote-Email"); got != "user@example.test" {
+	if got := first.Get("Remote-Email"); got != "a@x.test" {
 		t.Fatalf("Remote-Email %q", got)
 	}
 	if again := decide(); again.Get("Authorization") != first.Get("Authorization") {
