@@ -98,6 +98,14 @@ func parseRefreshToken(key []byte, s string) (refreshID, bool) {
 	if len(s) > maxRefreshTokLen || len(s) <= base64.RawURLEncoding.EncodedLen(SecretBytes) {
 		return refreshID{}, false
 	}
+	// The decoder skips CR and LF even when Strict: a token with a line
+	// break in it would parse as the token without, so each token would
+	// have many spellings. Only the alphabet may pass.
+	for i := 0; i < len(s); i++ {
+		if base64URLValue[s[i]] == 0xff {
+			return refreshID{}, false
+		}
+	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) < 1+2+1+SecretBytes+refreshTagBytes || b[0] != refreshFormat {
 		return refreshID{}, false
