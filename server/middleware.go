@@ -64,15 +64,13 @@ func (rec *recorder) Write(b []byte) (int, error) {
 func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 
 var (
-	// securityHeaders go on every response. Referrer-Policy is
-	// same-origin, not no-referrer: under no-referrer a browser sends
-	// "Origin: null" with a form post even to its own origin (Fetch,
-	// "append a request Origin header"), and the cross-origin rule then
-	// refuses the sign-in form itself. same-origin still sends no
-	// referrer (so no return_to or query) to any other origin.
+	// The headers every response carries. They are what a JSON answer
+	// needs: nothing sniffs it as another type, nothing frames it
+	// (frame-ancestors, and X-Frame-Options for what ignores CSP), and a
+	// document made of it can load nothing. Referrer-Policy is the pages'
+	// own (package web): an answer of the API has no links to follow.
 	nosniff    = []string{"nosniff"}
 	denyFrames = []string{"DENY"}
-	sameOrigin = []string{"same-origin"}
 	apiCSP     = []string{"default-src 'none'; frame-ancestors 'none'"}
 	hstsHeader = []string{"max-age=63072000; includeSubDomains"}
 	varyOrigin = []string{"Origin"}
@@ -85,7 +83,6 @@ var (
 func setSecurityHeaders(h http.Header, tls bool) {
 	h["X-Content-Type-Options"] = nosniff
 	h["X-Frame-Options"] = denyFrames
-	h["Referrer-Policy"] = sameOrigin
 	h["Content-Security-Policy"] = apiCSP
 	if tls {
 		h["Strict-Transport-Security"] = hstsHeader
@@ -203,13 +200,18 @@ func (o *origins) crossOrigin(r *http.Request) bool {
 }
 
 // cors answers preflights and marks responses for allowed origins only:
-// the exact origin is echoed with credentials allowed, never "*", and every
-// response varies by Origin so no cache serves one origin's answer to
-// another.
+// the exact origin is echoed with credentials allowed, never "*". With
+// --allowed-origins set, every response varies by Origin, so that no cache
+// serves one origin's answer to another; without it no answer depends on
+// Origin (a refused cross-origin post is a POST, which no cache keeps),
+// and none says it does.
 func (o *origins) cors(next http.Handler) http.Handler {
+	vary := len(o.allowed) > 0
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h["Vary"] = varyOrigin // shared, like securityHeaders: an Add copies
+		if vary {
+			h["Vary"] = varyOrigin // shared, like the security headers: an Add copies
+		}
 		origin := r.Header.Get("Origin")
 		ok := origin != "" && o.allowed[origin]
 		if ok {
