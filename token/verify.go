@@ -151,8 +151,8 @@ func NewVerifier(keys *Keys, issuer string, audience string, opts ...VerifyOptio
 // microseconds, or, for a cached token, a SHA-256 and the revocation check.
 // ctx is passed to WithUnknownKID's function only.
 func (v *Verifier) Verify(ctx context.Context, token string) (sesame.Claims, error) {
-	if err := wellFormed(token); err != nil {
-		return sesame.Claims{}, invalid(err)
+	if len(token) > MaxTokenBytes {
+		return sesame.Claims{}, invalid(errTooLong)
 	}
 	ks := v.keys.Load()
 
@@ -170,6 +170,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (sesame.Claims, err
 		}
 	}
 	if !hit {
+		// Only a token not seen before is checked for its form: a hit
+		// has the SHA-256 of one that passed, so it is that token.
+		if err := wellFormed(token); err != nil {
+			return sesame.Claims{}, invalid(err)
+		}
 		var w wireClaims
 		var kid string
 		unknown := ""
@@ -259,12 +264,6 @@ func (v *Verifier) keyFor(ks *KeySet, t *jwt.Token) (crypto.PublicKey, string, e
 	return pub, kid, nil
 }
 
-// wellFormed checks what golang-jwt does not: the length, and that the
-// token is exactly three segments of base64url characters. The standard
-// library's base64 decoder skips CR and LF even in strict mode, so without
-// this check a signature segment with a line break in it would verify.
-// Padding is refused here too; golang-jwt's strict decoding then refuses
-// non-zero trailing bits, so each segment has one spelling only.
 // hashToken is the cache's key for token: its SHA-256, hashed from a copy
 // on the stack when it fits (a token of the usual size), not from a heap
 // copy on every bearer request.
@@ -277,8 +276,7 @@ func hashToken(token string) [32]byte {
 }
 
 // tokenByte maps each byte a compact JWS may hold (base64url and the
-// dots) to itself, and every other byte to 0: one load per byte on every
-// bearer request.
+// dots) to itself, and every other byte to 0: one load per byte.
 var tokenByte = func() (t [256]byte) {
 	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") {
 		t[c] = c
@@ -286,9 +284,18 @@ var tokenByte = func() (t [256]byte) {
 	return t
 }()
 
+var errTooLong = fmt.Errorf("token longer than %d bytes", MaxTokenBytes)
+
+// wellFormed checks what golang-jwt does not: the length, and that the
+// token is exactly three segments of base64url characters. The standard
+// library's base64 decoder skips CR and LF even in strict mode, so without
+// this check a signature segment with a line break in it would verify.
+// Padding is refused here too; golang-jwt's strict decoding then refuses
+// non-zero trailing bits, so each segment has one spelling only.
+// Verify checks it on every token it has not cached.
 func wellFormed(token string) error {
 	if len(token) > MaxTokenBytes {
-		return fmt.Errorf("token longer than %d bytes", MaxTokenBytes)
+		return errTooLong
 	}
 	dots := 0
 	for i := 0; i < len(token); i++ {

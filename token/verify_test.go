@@ -253,6 +253,13 @@ func TestCache(t *testing.T) {
 	if err != nil || again.Roles[0] != "user" {
 		t.Fatalf("cached Verify = %+v, %v", again, err)
 	}
+	// Only the exact token hits: another spelling of it (which the base64
+	// decoder would read as the same bytes) is checked for its form and
+	// refused, though the token itself is cached.
+	for _, other := range []string{tok[:20] + "\n" + tok[20:], tok[:len(tok)-4] + "\r\n" + tok[len(tok)-4:], tok + "=", " " + tok} {
+		_, err := e.ver.Verify(ctx, other)
+		wantInvalid(t, err)
+	}
 	// An expired cached token is refused, at exactly the same instant as
 	// an uncached one.
 	e.clock.Set(t0.Add(10*time.Minute + token.DefaultLeeway - time.Nanosecond))
