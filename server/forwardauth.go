@@ -140,6 +140,15 @@ func (s *server) handleForwardAuth(kind proxyKind) http.Handler {
 		for i, k := range identityHeaders {
 			h[k] = ids[i] // shared by every answer for this session and audience; never written to
 		}
+		// Only the proxy reads an allowed answer: none of nginx, Caddy,
+		// Traefik and Envoy hands a 2xx of the auth server to the browser
+		// (each continues with the original request), so the headers that
+		// tell a browser how to treat a document go. A refusal keeps them:
+		// Caddy, Traefik and Envoy send it to the browser as it is.
+		delete(h, "X-Content-Type-Options")
+		delete(h, "X-Frame-Options")
+		delete(h, "Content-Security-Policy")
+		delete(h, "Strict-Transport-Security")
 		log(resultAllowed)
 		w.WriteHeader(http.StatusOK)
 	})

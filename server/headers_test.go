@@ -13,7 +13,9 @@ import (
 // answer of the API: signed in or not, found or not, an error or not.
 // Vary: Origin is there exactly when --allowed-origins names an origin
 // (only then does an answer depend on Origin), and Strict-Transport-Security
-// exactly when the server is behind TLS.
+// exactly when the server is behind TLS. The one exception is forward
+// auth's allowed answer, which only the proxy reads: it carries no headers
+// for a browser, and still no-store.
 func TestResponseHeaders(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -25,7 +27,10 @@ func TestResponseHeaders(t *testing.T) {
 		{"allowed origins", []string{"https://app.example.test"}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, _, _, secret := memServer(t, func(d *server.Deps) { d.AllowedOrigins, d.TLS = tc.origins, tc.tls })
+			h, _, _, secret := memServer(t, func(d *server.Deps) {
+				d.AllowedOrigins, d.TLS = tc.origins, tc.tls
+				d.Issuer, d.TokenIssuer = "https://sesame.example.test", testIssuer(t)
+			})
 			for _, r := range []struct {
 				method, path string
 				cookie       bool
@@ -36,8 +41,13 @@ func TestResponseHeaders(t *testing.T) {
 				{"GET", "/healthz", false, http.StatusOK},
 				{"GET", "/nowhere", false, http.StatusNotFound},
 				{"PUT", "/v1/session", true, http.StatusMethodNotAllowed},
+				{"GET", "/v1/auth-request", true, http.StatusOK},
+				{"GET", "/v1/auth-request", false, http.StatusUnauthorized},
 			} {
 				req := httptest.NewRequest(r.method, r.path, nil)
+				req.RemoteAddr = "127.0.0.1:5000"
+				req.Header.Set("X-Original-Method", "GET")
+				req.Header.Set("X-Original-URL", "https://app.example.test/")
 				if r.cookie {
 					req.Header.Set("Cookie", server.CookieName+"="+secret)
 				}
@@ -48,6 +58,17 @@ func TestResponseHeaders(t *testing.T) {
 					t.Fatalf("%s: status %d, want %d", what, w.Code, r.status)
 				}
 				got := w.Result().Header
+				if r.path == "/v1/auth-request" && r.status == http.StatusOK {
+					for _, k := range []string{"X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Strict-Transport-Security"} {
+						if v := got.Values(k); len(v) > 0 {
+							t.Errorf("allowed forward-auth answer: %s %q, which only a browser reads", k, v)
+						}
+					}
+					if cc, auth := got.Get("Cache-Control"), got.Get("Authorization"); cc != "no-store" || !strings.HasPrefix(auth, "Bearer ") {
+						t.Errorf("allowed forward-auth answer: Cache-Control %q, Authorization %q", cc, auth)
+					}
+					continue
+				}
 				for k, want := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"} {
 					if v := got.Values(k); len(v) != 1 || v[0] != want {
 						t.Errorf("%s: %s %q, want exactly %q", what, k, v, want)
