@@ -32,27 +32,12 @@ func (s *server) handleOpenAPI() http.Handler {
 	})
 }
 
-// routeMux is the ServeMux that routes.go registers on: it remembers each
-// pattern, so that the description can be checked against what is served.
-type routeMux struct {
-	*http.ServeMux
-	patterns []string
-}
-
-func (m *routeMux) Handle(pattern string, h http.Handler) {
-	m.patterns = append(m.patterns, pattern)
-	m.ServeMux.Handle(pattern, h)
-}
-
-func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
-	m.Handle(pattern, http.HandlerFunc(h))
-}
-
 // routedHandler is what NewServer returns: the handler, and the patterns
 // of its routes.
 type routedHandler struct {
 	http.Handler
 	patterns []string
+	mux      *routeMux
 }
 
 // Routes returns the ServeMux patterns ("GET /v1/session", "/v1/forward-auth")

@@ -154,10 +154,10 @@ func NewServer(d Deps) (http.Handler, error) {
 			s.pingers = append(s.pingers, p)
 		}
 	}
-	mux := &routeMux{ServeMux: http.NewServeMux()}
+	mux := newRouteMux()
 	s.routes(mux)
 	h := observe(d.Logger, s.metrics, d.TLS, o.cors(s.envoyForwardAuth(s.canonicalPaths(mux))))
-	return &routedHandler{Handler: h, patterns: mux.patterns}, nil
+	return &routedHandler{Handler: h, patterns: mux.patterns, mux: mux}, nil
 }
 
 // envoyForwardAuth answers /v1/forward-auth/<anything> as /v1/forward-auth,
