@@ -2,19 +2,24 @@ package token
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/sesameauth/sesame"
 )
 
-// cache remembers verified tokens by the SHA-256 of the token string. It
-// only ever holds tokens that passed every check but revocation, so a hit
-// proves the token string is one that verified.
+// cache remembers verified tokens by the whole token string (the map's
+// randomly seeded hash finds it; equality is of every byte). It only ever
+// holds tokens that passed every check but revocation, so a hit proves the
+// token string is one that verified. Holding the tokens themselves adds
+// little for a reader of this process's memory: each is kept at most until
+// it expires (the access-token lifetime), requests in flight hold them
+// too, and in Sesame's own server the signing keys share that memory.
 type cache struct {
 	mu  sync.RWMutex
 	max int
-	m   map[[32]byte]cacheEntry
+	m   map[string]cacheEntry // by the whole token
 }
 
 type cacheEntry struct {
@@ -27,12 +32,12 @@ type cacheEntry struct {
 const evictSample = 8
 
 func newCache(max int) *cache {
-	return &cache{max: max, m: make(map[[32]byte]cacheEntry, min(max, 1024))}
+	return &cache{max: max, m: make(map[string]cacheEntry, min(max, 1024))}
 }
 
 // get returns a copy of the claims cached under key and the kid that
 // signed them if they are accepted at now.
-func (c *cache) get(key [32]byte, now time.Time) (sesame.Claims, string, bool) {
+func (c *cache) get(key string, now time.Time) (sesame.Claims, string, bool) {
 	c.mu.RLock()
 	e, ok := c.m[key]
 	c.mu.RUnlock()
@@ -54,12 +59,13 @@ func (c *cache) get(key [32]byte, now time.Time) (sesame.Claims, string, bool) {
 // put caches e, with a copy of its claims, under key, evicting if the cache is full:
 // among a few entries (map iteration starts at a random place), the
 // ones expired at now, or else the first.
-func (c *cache) put(key [32]byte, e cacheEntry, now time.Time) {
+func (c *cache) put(key string, e cacheEntry, now time.Time) {
+	key = strings.Clone(key) // not the request's memory
 	e.claims = cloneClaims(e.claims)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
-		var first [32]byte
+		var first string
 		n, evicted := 0, false
 		for k, old := range c.m {
 			if n == 0 {

@@ -3,7 +3,6 @@ package token
 import (
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -75,10 +74,12 @@ func WithRevocation(revoked func(sid string, issuedAt time.Time) (revoked bool, 
 	return func(v *Verifier) { v.revoked = revoked }
 }
 
-// WithCache keeps up to n verified tokens, keyed by the SHA-256 of the
-// whole token string, so that presenting the same token again skips the
-// parsing and the signature check (a hit costs about 2 µs, some 30 times
-// less than an EdDSA verification). A cached token is accepted only until its exp + leeway, only
+// WithCache keeps up to n verified tokens, keyed by the whole token
+// string, so that presenting the same token again skips the parsing and
+// the signature check (a hit costs well under a microsecond, against some
+// 50 µs for an EdDSA verification). The cache holds the tokens themselves:
+// up to n times a token's size (about 10 MiB for 16,384 EdDSA tokens). A
+// cached token is accepted only until its exp + leeway, only
 // while its kid is still in the KeySet, and only after the revocation check,
 // which still runs on every Verify. When the cache is full a few entries
 // are sampled and the expired ones, or else one of them, are evicted. n = 0,
@@ -156,22 +157,20 @@ func (v *Verifier) Verify(ctx context.Context, token string) (sesame.Claims, err
 	}
 	ks := v.keys.Load()
 
-	var key [32]byte
 	var now time.Time
 	var claims sesame.Claims
 	hit := false
 	if v.cache != nil {
-		key = hashToken(token)
 		now = v.now()
 		var kid string
-		claims, kid, hit = v.cache.get(key, now)
+		claims, kid, hit = v.cache.get(token, now)
 		if hit {
 			_, hit = ks.publicKey(kid)
 		}
 	}
 	if !hit {
 		// Only a token not seen before is checked for its form: a hit
-		// has the SHA-256 of one that passed, so it is that token.
+		// is exactly a token that passed.
 		if err := wellFormed(token); err != nil {
 			return sesame.Claims{}, invalid(err)
 		}
@@ -201,7 +200,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (sesame.Claims, err
 		claims = w.claims()
 		if v.cache != nil {
 			from, until := v.validity(claims)
-			v.cache.put(key, cacheEntry{claims: claims, kid: kid, from: from, until: until}, now)
+			v.cache.put(token, cacheEntry{claims: claims, kid: kid, from: from, until: until}, now)
 		}
 	}
 
@@ -262,17 +261,6 @@ func (v *Verifier) keyFor(ks *KeySet, t *jwt.Token) (crypto.PublicKey, string, e
 		return nil, "", errUnknownKID
 	}
 	return pub, kid, nil
-}
-
-// hashToken is the cache's key for token: its SHA-256, hashed from a copy
-// on the stack when it fits (a token of the usual size), not from a heap
-// copy on every bearer request.
-func hashToken(token string) [32]byte {
-	var buf [2048]byte
-	if len(token) <= len(buf) {
-		return sha256.Sum256(append(buf[:0], token...))
-	}
-	return sha256.Sum256([]byte(token))
 }
 
 // tokenByte maps each byte a compact JWS may hold (base64url and the
