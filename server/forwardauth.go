@@ -105,6 +105,7 @@ func (s *server) handleForwardAuth(kind proxyKind) http.Handler {
 			if kind == forwardAuthProxy && (o.method == http.MethodGet || o.method == http.MethodHead) && acceptsHTML(r.Header.Values("Accept")) {
 				log(resultRedirected)
 				w.Header().Set("Location", login)
+				w.Header()["Referrer-Policy"] = sameOriginReferrer // the browser follows it
 				w.WriteHeader(http.StatusFound)
 				return
 			}

@@ -12,11 +12,20 @@ import (
 // TestResponseHeaders holds the headers docs/API.md promises on every
 // answer of the API: signed in or not, found or not, an error or not.
 // Vary: Origin is there exactly when --allowed-origins names an origin
-// (only then does an answer depend on Origin), and Strict-Transport-Security
-// exactly when the server is behind TLS. The one exception is forward
-// auth's allowed answer, which only the proxy reads: it carries no headers
-// for a browser, and still no-store.
+// (only then does an answer depend on Origin), Strict-Transport-Security
+// exactly when the server is behind TLS, and Referrer-Policy on every
+// redirect (a browser follows it under that policy). The one exception is
+// forward auth's allowed answer, which only the proxy reads: it carries no
+// headers for a browser, and still no-store. Its refusals, which Caddy,
+// Traefik and Envoy hand to the browser, carry them all.
 func TestResponseHeaders(t *testing.T) {
+	const (
+		originalURL = "https://app.example.test/docs/"
+		proxy       = "127.0.0.1:5000"
+	)
+	authRequest := map[string]string{"X-Original-Method": "GET", "X-Original-URL": originalURL}
+	forwardAuth := map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Proto": "https",
+		"X-Forwarded-Host": "app.example.test", "X-Forwarded-Uri": "/docs/", "Accept": "text/html"}
 	for _, tc := range []struct {
 		name      string
 		origins   []string
@@ -34,20 +43,31 @@ func TestResponseHeaders(t *testing.T) {
 			for _, r := range []struct {
 				method, path string
 				cookie       bool
+				peer         string
+				headers      map[string]string
 				status       int
 			}{
-				{"GET", "/v1/session", true, http.StatusOK},
-				{"GET", "/v1/session", false, http.StatusUnauthorized},
-				{"GET", "/healthz", false, http.StatusOK},
-				{"GET", "/nowhere", false, http.StatusNotFound},
-				{"PUT", "/v1/session", true, http.StatusMethodNotAllowed},
-				{"GET", "/v1/auth-request", true, http.StatusOK},
-				{"GET", "/v1/auth-request", false, http.StatusUnauthorized},
+				{"GET", "/v1/session", true, "", nil, http.StatusOK},
+				{"GET", "/v1/session", false, "", nil, http.StatusUnauthorized},
+				{"GET", "/healthz", false, "", nil, http.StatusOK},
+				{"GET", "/nowhere", false, "", nil, http.StatusNotFound},
+				{"PUT", "/v1/session", true, "", nil, http.StatusMethodNotAllowed},
+				{"GET", "/", false, "", nil, http.StatusSeeOther},
+				{"GET", "/static/", false, "", nil, http.StatusNotFound}, // no listing
+				{"GET", "/v1/auth-request", true, proxy, authRequest, http.StatusOK},
+				{"GET", "/v1/auth-request", false, proxy, authRequest, http.StatusUnauthorized},
+				{"GET", "/v1/auth-request", true, "192.0.2.7:5000", authRequest, http.StatusForbidden},
+				{"GET", "/v1/auth-request", true, proxy, nil, http.StatusBadRequest},
+				{"GET", "/v1/forward-auth", false, proxy, forwardAuth, http.StatusFound},
+				{"GET", "/v1/forward-auth/docs/", false, proxy, forwardAuth, http.StatusFound}, // Envoy's form
 			} {
 				req := httptest.NewRequest(r.method, r.path, nil)
-				req.RemoteAddr = "127.0.0.1:5000"
-				req.Header.Set("X-Original-Method", "GET")
-				req.Header.Set("X-Original-URL", "https://app.example.test/")
+				if r.peer != "" {
+					req.RemoteAddr = r.peer
+				}
+				for k, v := range r.headers {
+					req.Header.Set(k, v)
+				}
 				if r.cookie {
 					req.Header.Set("Cookie", server.CookieName+"="+secret)
 				}
@@ -55,10 +75,10 @@ func TestResponseHeaders(t *testing.T) {
 				h.ServeHTTP(w, req)
 				what := r.method + " " + r.path
 				if w.Code != r.status {
-					t.Fatalf("%s: status %d, want %d", what, w.Code, r.status)
+					t.Fatalf("%s: status %d, want %d (%s)", what, w.Code, r.status, w.Body)
 				}
 				got := w.Result().Header
-				if r.path == "/v1/auth-request" && r.status == http.StatusOK {
+				if strings.HasPrefix(r.path, "/v1/auth-request") && r.status == http.StatusOK {
 					for _, k := range []string{"X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Strict-Transport-Security"} {
 						if v := got.Values(k); len(v) > 0 {
 							t.Errorf("allowed forward-auth answer: %s %q, which only a browser reads", k, v)
@@ -82,6 +102,9 @@ func TestResponseHeaders(t *testing.T) {
 				}
 				if vary := got.Values("Vary"); (len(vary) > 0 && vary[0] == "Origin") != tc.vary {
 					t.Errorf("%s: Vary %q with allowed origins %q", what, vary, tc.origins)
+				}
+				if redirect := w.Code/100 == 3; redirect != (got.Get("Referrer-Policy") == "same-origin") {
+					t.Errorf("%s: %d with Referrer-Policy %q; every redirect, and only a redirect or a page, says same-origin", what, w.Code, got.Get("Referrer-Policy"))
 				}
 			}
 		})

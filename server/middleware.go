@@ -68,12 +68,18 @@ var (
 	// needs: nothing sniffs it as another type, nothing frames it
 	// (frame-ancestors, and X-Frame-Options for what ignores CSP), and a
 	// document made of it can load nothing. Referrer-Policy is the pages'
-	// own (package web): an answer of the API has no links to follow.
+	// own (package web) and every redirect's (a browser follows it, and
+	// the policy applies to where it goes): an answer of the API has no
+	// links to follow.
 	nosniff    = []string{"nosniff"}
 	denyFrames = []string{"DENY"}
 	apiCSP     = []string{"default-src 'none'; frame-ancestors 'none'"}
 	hstsHeader = []string{"max-age=63072000; includeSubDomains"}
 	varyOrigin = []string{"Origin"}
+
+	// Not no-referrer: under it a browser sends "Origin: null" with the
+	// pages' own form posts, which the cross-origin rule refuses.
+	sameOriginReferrer = []string{"same-origin"}
 )
 
 // setSecurityHeaders puts the headers every response carries. The values

@@ -17,6 +17,7 @@ type routeMux struct {
 	*http.ServeMux
 	patterns []string
 	exact    map[string][]exactRoute // by path
+	hosts    bool                    // a route names a host: the map is not used
 }
 
 // exactRoute is a route whose pattern names one path: its method ("" for
@@ -37,9 +38,14 @@ func (m *routeMux) Handle(pattern string, h http.Handler) {
 	if !ok {
 		method, path = "", pattern
 	}
-	// A host, a wildcard or a trailing slash (a subtree) is the
-	// ServeMux's to match.
-	if strings.HasPrefix(path, "/") && !strings.ContainsAny(path, "{}") && !strings.HasSuffix(path, "/") {
+	switch {
+	case !strings.HasPrefix(path, "/"):
+		// A route for one host is more specific than any without: the
+		// map, which does not look at hosts, would choose wrongly
+		// beside it, so the ServeMux alone decides from now on.
+		m.hosts = true
+	case !strings.ContainsAny(path, "{}") && !strings.HasSuffix(path, "/"):
+		// A wildcard or a trailing slash (a subtree) is the ServeMux's.
 		m.exact[path] = append(m.exact[path], exactRoute{method, pattern, h})
 	}
 }
@@ -66,7 +72,7 @@ func (m *routeMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // decides those. canonicalPaths has already refused an unclean path, so
 // no redirect of the ServeMux's is skipped either.
 func (m *routeMux) route(r *http.Request) (exactRoute, bool) {
-	if r.URL.RawPath != "" {
+	if r.URL.RawPath != "" || m.hosts {
 		return exactRoute{}, false
 	}
 	routes := m.exact[r.URL.Path]

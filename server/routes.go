@@ -49,7 +49,10 @@ func (s *server) routes(mux *routeMux) {
 
 	// The sign-in portal: pages for people (package web). Every form post
 	// goes through the same cross-origin check as the API.
-	mux.Handle("GET /{$}", http.RedirectHandler("/account", http.StatusSeeOther))
+	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Referrer-Policy"] = sameOriginReferrer
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	}))
 	mux.Handle("GET /login", s.pages.LoginForm())
 	mux.Handle("POST /login", s.pages.Login())
 	mux.Handle("GET /register", s.pages.RegisterForm())

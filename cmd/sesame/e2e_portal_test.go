@@ -31,7 +31,8 @@ func e2ePortalPath(req string) bool {
 }
 
 // e2eCheckPage checks what every page response must satisfy: a redirect
-// has a Location; anything else is HTML sent with a CSP that allows no
+// has a Location and the pages' Referrer-Policy (the browser follows it
+// under that policy); anything else is HTML sent with a CSP that allows no
 // script and no framing, with nosniff, and carries no script and nothing
 // of an internal error.
 func e2eCheckPage(t testing.TB, r e2eResp) {
@@ -39,6 +40,9 @@ func e2eCheckPage(t testing.TB, r e2eResp) {
 	if r.status == http.StatusSeeOther {
 		if r.header.Get("Location") == "" {
 			t.Errorf("%s: 303 without Location", r.req)
+		}
+		if v := r.header.Get("Referrer-Policy"); v != "same-origin" {
+			t.Errorf("%s: 303 with Referrer-Policy %q, want same-origin", r.req, v)
 		}
 		return
 	}
