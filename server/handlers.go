@@ -140,7 +140,7 @@ func (s *server) countLogin(err error) {
 func (s *server) handleSession() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := caller(r)
-		writeJSON(w, http.StatusOK, toSessionResponse(p.User, p.Session))
+		writeHot(w, http.StatusOK, toSessionResponse(p.User, p.Session))
 	})
 }
 

@@ -272,7 +272,7 @@ func (s *server) handleUserinfo() http.Handler {
 		if roles == nil {
 			roles = []string{}
 		}
-		writeJSON(w, http.StatusOK, userinfoResponse{Sub: p.User.ID, Email: p.User.Email, Roles: roles, Auth: p.Via, SID: p.Session.ID})
+		writeHot(w, http.StatusOK, userinfoResponse{Sub: p.User.ID, Email: p.User.Email, Roles: roles, Auth: p.Via, SID: p.Session.ID})
 	})
 }
 

@@ -1,7 +1,6 @@
 package token
 
 import (
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -86,8 +85,20 @@ func (c *cache) put(key string, e cacheEntry, now time.Time) {
 	c.m[key] = e
 }
 
+// cloneClaims copies the claims' slices, so that neither the cache nor a
+// caller can change the other's: in one allocation, since a hit makes the
+// copy on every bearer request. A nil slice stays nil.
 func cloneClaims(c sesame.Claims) sesame.Claims {
-	c.Audience = slices.Clone(c.Audience)
-	c.Roles = slices.Clone(c.Roles)
+	buf := make([]string, len(c.Audience)+len(c.Roles))
+	// A nil slice stays nil; any other is copied and capped at its length,
+	// so that an append to it cannot reach the other's storage.
+	if c.Audience != nil {
+		k := copy(buf, c.Audience)
+		c.Audience, buf = buf[:k:k], buf[k:]
+	}
+	if c.Roles != nil {
+		k := copy(buf, c.Roles)
+		c.Roles = buf[:k:k]
+	}
 	return c
 }
