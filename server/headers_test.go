@@ -53,7 +53,8 @@ func TestResponseHeaders(t *testing.T) {
 				{"GET", "/nowhere", false, "", nil, http.StatusNotFound},
 				{"PUT", "/v1/session", true, "", nil, http.StatusMethodNotAllowed},
 				{"GET", "/", false, "", nil, http.StatusSeeOther},
-				{"GET", "/static/", false, "", nil, http.StatusNotFound}, // no listing
+				{"GET", "/static/", false, "", nil, http.StatusNotFound},         // no listing
+				{"GET", "/static", false, "", nil, http.StatusTemporaryRedirect}, // the ServeMux's own redirect
 				{"GET", "/v1/auth-request", true, proxy, authRequest, http.StatusOK},
 				{"GET", "/v1/auth-request", false, proxy, authRequest, http.StatusUnauthorized},
 				{"GET", "/v1/auth-request", true, "192.0.2.7:5000", authRequest, http.StatusForbidden},

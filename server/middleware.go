@@ -28,6 +28,11 @@ func (rec *recorder) WriteHeader(status int) {
 	rec.wroteHdr = true
 	rec.status = status
 	h := rec.Header()
+	// Every redirect, the ServeMux's own included ("/static" to
+	// "/static/"), says under which policy the browser follows it.
+	if status >= 300 && status < 400 && h["Referrer-Policy"] == nil {
+		h["Referrer-Policy"] = sameOriginReferrer
+	}
 	if status >= 400 && strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
 		rec.rewrote = true
 		var code, desc string

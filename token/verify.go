@@ -78,7 +78,8 @@ func WithRevocation(revoked func(sid string, issuedAt time.Time) (revoked bool, 
 // string, so that presenting the same token again skips the parsing and
 // the signature check (a hit costs well under a microsecond, against some
 // 50 µs for an EdDSA verification). The cache holds the tokens themselves:
-// up to n times a token's size (about 10 MiB for 16,384 EdDSA tokens). A
+// at most n × MaxTokenBytes, in practice n times a token's size (about 10
+// MiB for 16,384 of Sesame's EdDSA tokens). A
 // cached token is accepted only until its exp + leeway, only
 // while its kid is still in the KeySet, and only after the revocation check,
 // which still runs on every Verify. When the cache is full a few entries
@@ -149,7 +150,7 @@ func NewVerifier(keys *Keys, issuer string, audience string, opts ...VerifyOptio
 // sesame.ErrInvalidToken except when the revocation check fails (see
 // WithRevocation). Verify does no I/O of its own (but WithUnknownKID's
 // function may): its cost is one signature verification plus a few
-// microseconds, or, for a cached token, a SHA-256 and the revocation check.
+// microseconds, or, for a cached token, a map lookup and the revocation check.
 // ctx is passed to WithUnknownKID's function only.
 func (v *Verifier) Verify(ctx context.Context, token string) (sesame.Claims, error) {
 	if len(token) > MaxTokenBytes {
